@@ -1,0 +1,131 @@
+/** `dags list|trigger|test`, `tasks test|logs`, `runs list|show`, `import-errors`, `db migrate`. */
+import { and, eq } from 'drizzle-orm';
+import { loadConfig, queries, schema, triggerDagRun, UnknownTaskError, UpdraftError } from '../../core/index.ts';
+import { openEnv, loadBag, printJson, table } from '../env.ts';
+import { runDagLocally } from '../local-run.ts';
+import { UsageError } from '../errors.ts';
+
+export function parseConfArg(raw: string | undefined): Record<string, unknown> {
+  if (raw === undefined) return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (err) {
+    throw new UsageError(`--conf is not valid JSON (${(err as Error).message}); pass an object such as --conf '{"limit": 5}'`);
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new UsageError('--conf must be a JSON object such as \'{"limit": 5}\'');
+  return value as Record<string, unknown>;
+}
+
+export async function dbMigrate(): Promise<void> {
+  const { database } = await openEnv({ migrate: true });
+  process.stderr.write(`migrated ${database.where}\n`);
+  await database.close();
+}
+
+export async function dagsList(json: boolean): Promise<void> {
+  const config = loadConfig();
+  const bag = await loadBag(config);
+  const rows = [...bag.dags.values()].sort((a, b) => a.dagId.localeCompare(b.dagId)).map((d) => ({
+    dagId: d.dagId, schedule: d.schedule, tasks: d.tasks.size, fileloc: d.fileloc, tags: d.tags,
+  }));
+  if (json) printJson({ dags: rows, importErrors: [...bag.errors].map(([fileloc, error]) => ({ fileloc, error })) });
+  else {
+    process.stdout.write(`${table(rows, ['dagId', 'schedule', 'tasks', 'fileloc'])}\n`);
+    if (bag.errors.size) process.stderr.write(`${bag.errors.size} file(s) failed to import; run \`updraft import-errors\`\n`);
+  }
+}
+
+export async function importErrors(json: boolean): Promise<void> {
+  const config = loadConfig();
+  const bag = await loadBag(config);
+  const rows = [...bag.errors].map(([fileloc, error]) => ({ fileloc, error }));
+  if (json) printJson(rows);
+  else process.stdout.write(rows.length ? `${rows.map((r) => `${r.fileloc}: ${r.error}`).join('\n')}\n` : 'no import errors\n');
+}
+
+export async function dagsTrigger(dagId: string, confRaw: string | undefined, runId: string | undefined): Promise<void> {
+  const conf = parseConfArg(confRaw);
+  const { config, database } = await openEnv();
+  try {
+    const bag = await loadBag(config);
+    const dag = bag.get(dagId);
+    await database.db.transaction((tx) => queries.dags.syncDagBag(tx, bag.dags.values(), bag.errors));
+    const run = await triggerDagRun(database, dag, conf, runId);
+    process.stdout.write(`queued run ${run.runId} of ${dagId}\n`);
+  } finally {
+    await database.close();
+  }
+}
+
+export async function dagsTest(dagId: string, confRaw: string | undefined, json: boolean, onlyTask?: string): Promise<number> {
+  const conf = parseConfArg(confRaw);
+  const { config, database } = await openEnv({ memory: true });
+  try {
+    const bag = await loadBag(config);
+    const dag = bag.get(dagId);
+    if (onlyTask && !dag.tasks.has(onlyTask)) throw new UnknownTaskError(dagId, onlyTask);
+    const result = await runDagLocally(database, bag, dag, conf, {
+      onlyTask,
+      onProgress: json ? undefined : (line) => process.stderr.write(`  ${line}\n`),
+    });
+    if (json) {
+      printJson({ dagId: result.dagId, runId: result.runId, state: result.state, taskInstances: result.taskInstances.map(({ taskId, mapIndex, state, tryNumber }) => ({ taskId, mapIndex, state, tryNumber })) });
+    } else {
+      const shown = onlyTask ? result.taskInstances.filter((t) => t.taskId === onlyTask) : result.taskInstances;
+      process.stdout.write(`${table(shown, ['taskId', 'mapIndex', 'state', 'tryNumber', 'error'])}\n`);
+      if (onlyTask) {
+        for (const t of shown) for (const l of await queries.logs.readLogs(database.db, t.id)) process.stdout.write(`[${l.ts.toISOString()}] ${l.level.toUpperCase()} ${l.message}\n`);
+      }
+      process.stdout.write(`run ${result.runId}: ${result.state}\n`);
+    }
+    return result.state === 'success' ? 0 : 1;
+  } finally {
+    await database.close();
+  }
+}
+
+export async function tasksLogs(runId: string, taskId: string, tryNumber: number | undefined, json: boolean): Promise<void> {
+  const { database } = await openEnv();
+  try {
+    const tis = await database.db.select().from(schema.taskInstances)
+      .where(and(eq(schema.taskInstances.runId, runId), eq(schema.taskInstances.taskId, taskId)));
+    if (!tis.length) throw new UpdraftError(`no task "${taskId}" in run "${runId}"; see \`updraft runs show ${runId}\``);
+    const lines = [];
+    for (const ti of tis) lines.push(...(await queries.logs.readLogs(database.db, ti.id, tryNumber)).map((l) => ({ ...l, mapIndex: ti.mapIndex })));
+    if (json) printJson(lines);
+    else if (!lines.length) process.stdout.write('(no log lines)\n');
+    else for (const l of lines) process.stdout.write(`[try ${l.tryNumber}] ${l.ts.toISOString()} ${l.level.toUpperCase()} ${l.message}\n`);
+  } finally {
+    await database.close();
+  }
+}
+
+export async function runsList(dagId: string | undefined, json: boolean): Promise<void> {
+  const { database } = await openEnv();
+  try {
+    const runs = await queries.dagRuns.listRuns(database.db, dagId);
+    if (json) printJson(runs);
+    else process.stdout.write(`${table(runs, ['dagId', 'runId', 'state', 'runType', 'logicalDate', 'startDate', 'endDate'])}\n`);
+  } finally {
+    await database.close();
+  }
+}
+
+export async function runsShow(runId: string, json: boolean): Promise<void> {
+  const { database } = await openEnv();
+  try {
+    const runs = await queries.dagRuns.getRun(database.db, runId);
+    if (!runs.length) throw new UpdraftError(`no run "${runId}"; see \`updraft runs list\``);
+    const run = runs[0];
+    const tis = await queries.dagRuns.runTaskInstances(database.db, run.id);
+    const view = tis.map((t) => ({ taskId: t.taskId, mapIndex: t.mapIndex, state: t.state, tryNumber: t.tryNumber, startDate: t.startDate, endDate: t.endDate, duration: t.duration, error: t.error }));
+    if (json) printJson({ ...run, taskInstances: view });
+    else {
+      process.stdout.write(`${run.dagId} ${run.runId}: ${run.state} (logical date ${run.logicalDate.toISOString()})\n`);
+      process.stdout.write(`${table(view, ['taskId', 'mapIndex', 'state', 'tryNumber', 'duration', 'error'])}\n`);
+    }
+  } finally {
+    await database.close();
+  }
+}

@@ -1,0 +1,82 @@
+/** Long-running services: standalone, scheduler, worker. Each runs until SIGINT/SIGTERM. */
+import { Worker, queries, type DagBag } from '../../core/index.ts';
+import { Scheduler } from '../../scheduler/index.ts';
+import { openEnv, loadBag } from '../env.ts';
+
+async function untilSignal(stop: () => Promise<void>): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: string) => {
+      process.stderr.write(`updraft: ${sig} received, finishing running tasks…\n`);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+  await stop();
+}
+
+function describeBag(bag: DagBag): string {
+  const errors = bag.errors.size ? `, ${bag.errors.size} import error(s) (see \`updraft import-errors\`)` : '';
+  return `${bag.dags.size} DAG(s) from ${bag.folder}${errors}`;
+}
+
+export async function standalone(): Promise<void> {
+  const { config, database } = await openEnv({ service: true, migrate: true });
+  const bag = await loadBag(config);
+  process.stderr.write(`updraft standalone: ${database.where}; ${describeBag(bag)}\n`);
+  for (const [file, err] of bag.errors) process.stderr.write(`  import error in ${file}: ${err}\n`);
+  const scheduler = await Scheduler.create({ database, dagBag: bag, zombieThresholdMs: config.zombieThresholdMs, heartbeatMs: config.heartbeatMs });
+  const worker = await Worker.create({ database, dagBag: bag, slots: config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues] });
+  const reporter = reportRuns(database);
+  process.stderr.write('scheduler and worker running; Ctrl-C to stop\n');
+  await untilSignal(async () => {
+    clearInterval(reporter);
+    await worker.stop();
+    await scheduler.stop();
+    await database.close();
+  });
+}
+
+/** Print each run once when it finishes, so a person watching sees progress. */
+function reportRuns(database: Awaited<ReturnType<typeof openEnv>>['database']): NodeJS.Timeout {
+  const reported = new Set<number>();
+  let first = true;
+  return setInterval(async () => {
+    try {
+      const runs = await queries.dagRuns.listRuns(database.db, undefined, 200);
+      for (const r of runs.reverse()) {
+        if ((r.state === 'success' || r.state === 'failed') && !reported.has(r.id)) {
+          reported.add(r.id);
+          if (!first || Date.now() - (r.endDate?.getTime() ?? 0) < 10_000) {
+            process.stderr.write(`run ${r.dagId} ${r.runId}: ${r.state}\n`);
+          }
+        }
+      }
+      first = false;
+    } catch { /* the database may be busy or restarting; try again next tick */ }
+  }, 1000);
+}
+
+export async function scheduler(): Promise<void> {
+  const { config, database } = await openEnv({ service: true, migrate: true });
+  const bag = await loadBag(config);
+  const s = await Scheduler.create({ database, dagBag: bag, zombieThresholdMs: config.zombieThresholdMs, heartbeatMs: config.heartbeatMs });
+  process.stderr.write(`updraft scheduler ${s.id}: ${database.where}; ${describeBag(bag)}\n`);
+  await untilSignal(async () => {
+    await s.stop();
+    await database.close();
+  });
+}
+
+export async function worker(slots: number | undefined): Promise<void> {
+  const { config, database } = await openEnv({ service: true, migrate: true });
+  const bag = await loadBag(config);
+  const w = await Worker.create({ database, dagBag: bag, slots: slots ?? config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues] });
+  process.stderr.write(`updraft worker ${w.id}: ${w.slots} slots, queues ${config.queues.join(',')}; ${database.where}; ${describeBag(bag)}\n`);
+  await untilSignal(async () => {
+    await w.stop();
+    await database.close();
+  });
+}

@@ -1,0 +1,85 @@
+/**
+ * `updraft` command dispatch. Every failure a user can cause ends as one readable line on
+ * stderr and a non-zero exit, never a stack trace (set UPDRAFT_DEBUG=1 to see one).
+ */
+import { parseArgs } from 'node:util';
+import { UpdraftError } from '../core/index.ts';
+import { UsageError } from './errors.ts';
+import * as services from './commands/services.ts';
+import * as dags from './commands/dags.ts';
+
+const USAGE = `usage: updraft <command>
+
+  standalone                         migrate, then run scheduler + worker on the embedded database
+  scheduler                          run a scheduler
+  worker [--slots N]                 run a worker
+  db migrate                         create or upgrade the metadata database
+  dags list [--json]                 DAGs found in the DAGs folder
+  dags trigger <dagId> [--conf JSON] [--run-id ID]
+  dags test <dagId> [--conf JSON] [--json]
+                                     one run, in-process, to completion
+  tasks test <dagId> <taskId>        run one task, ignoring its dependencies
+  tasks logs <runId> <taskId> [--try N] [--json]
+  runs list [--dag-id ID] [--json]
+  runs show <runId> [--json]
+  import-errors [--json]
+
+environment: DATABASE_URL (PostgreSQL; default is embedded PGlite in UPDRAFT_DATA_DIR=.updraft),
+UPDRAFT_DAGS_FOLDER (default dags), UPDRAFT_WORKER_SLOTS, UPDRAFT_ZOMBIE_THRESHOLD, UPDRAFT_HEARTBEAT`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      json: { type: 'boolean', default: false },
+      conf: { type: 'string' },
+      'run-id': { type: 'string' },
+      'dag-id': { type: 'string' },
+      slots: { type: 'string' },
+      try: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [cmd, sub, a, b] = positionals;
+  const need = (v: string | undefined, what: string) => {
+    if (!v) throw new UsageError(`missing ${what}; run \`updraft --help\``);
+    return v;
+  };
+  const int = (v: string | undefined, flag: string) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a positive integer, got "${v}"`);
+    return n;
+  };
+  if (values.help || !cmd) {
+    process.stdout.write(`${USAGE}\n`);
+    return cmd || values.help ? 0 : 2;
+  }
+  const key = ['db', 'dags', 'tasks', 'runs'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
+  switch (key) {
+    case 'standalone': await services.standalone(); return 0;
+    case 'scheduler': await services.scheduler(); return 0;
+    case 'worker': await services.worker(int(values.slots, '--slots')); return 0;
+    case 'db migrate': await dags.dbMigrate(); return 0;
+    case 'dags list': await dags.dagsList(values.json); return 0;
+    case 'dags trigger': await dags.dagsTrigger(need(a, '<dagId>'), values.conf, values['run-id']); return 0;
+    case 'dags test': return dags.dagsTest(need(a, '<dagId>'), values.conf, values.json);
+    case 'tasks test': return dags.dagsTest(need(a, '<dagId>'), values.conf, values.json, need(b, '<taskId>'));
+    case 'tasks logs': await dags.tasksLogs(need(a, '<runId>'), need(b, '<taskId>'), int(values.try, '--try'), values.json); return 0;
+    case 'runs list': await dags.runsList(values['dag-id'], values.json); return 0;
+    case 'runs show': await dags.runsShow(need(a, '<runId>'), values.json); return 0;
+    case 'import-errors': await dags.importErrors(values.json); return 0;
+    default: throw new UsageError(`unknown command "${positionals.join(' ')}"; run \`updraft --help\``);
+  }
+}
+
+try {
+  const code = await main(process.argv.slice(2));
+  process.exit(code);
+} catch (err) {
+  if (process.env.UPDRAFT_DEBUG) console.error(err);
+  const known = err instanceof UpdraftError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+  process.stderr.write(`updraft: ${known ? (err as Error).message : `unexpected error: ${(err as Error).message} (set UPDRAFT_DEBUG=1 for details)`}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,56 @@
+/**
+ * What every task receives at run time. The shape is the same for async tasks on the worker's
+ * loop and for sync tasks in a worker thread; only plain data crosses into threads.
+ */
+
+export interface TaskLogger {
+  info(message: string, ...args: unknown[]): void;
+  warn(message: string, ...args: unknown[]): void;
+  error(message: string, ...args: unknown[]): void;
+  debug(message: string, ...args: unknown[]): void;
+}
+
+export interface TaskInstanceHandle {
+  readonly dagId: string;
+  readonly runId: string;
+  readonly taskId: string;
+  readonly mapIndex: number;
+  readonly tryNumber: number;
+  /** Store an extra XCom under `key` (the return value is stored as `return_value`). */
+  xcomPush(key: string, value: unknown): void;
+  /** Read an XCom of this run; defaults to the upstream task's return value. */
+  xcomPull<T = unknown>(taskId: string, key?: string, mapIndex?: number): Promise<T | undefined>;
+}
+
+export interface Context<P = Record<string, unknown>> {
+  readonly dagId: string;
+  readonly runId: string;
+  readonly taskId: string;
+  readonly mapIndex: number;
+  readonly tryNumber: number;
+  readonly logicalDate: Date;
+  readonly dataIntervalStart: Date | null;
+  readonly dataIntervalEnd: Date | null;
+  /** The DAG's params, parsed from the run's conf by the DAG's zod schema. */
+  readonly params: P;
+  /** The run's raw conf. */
+  readonly conf: Record<string, unknown>;
+  readonly ti: TaskInstanceHandle;
+  /** Aborted on executionTimeout or when the task is killed; pass it to fetch, timers, etc. */
+  readonly signal: AbortSignal;
+  readonly log: TaskLogger;
+}
+
+/** The plain-data part of a context, which is all that crosses a thread boundary. */
+export interface ContextData {
+  dagId: string;
+  runId: string;
+  taskId: string;
+  mapIndex: number;
+  tryNumber: number;
+  logicalDate: string;
+  dataIntervalStart: string | null;
+  dataIntervalEnd: string | null;
+  params: Record<string, unknown>;
+  conf: Record<string, unknown>;
+}

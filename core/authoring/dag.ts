@@ -1,0 +1,293 @@
+/**
+ * `dag(options, build)`: the DAG object a DAG file exports. It validates its arguments with
+ * zod, collects the tasks created while `build` runs, checks the graph (duplicates, unknown
+ * upstreams, cycles) and serializes to the plain form stored in the `dags` table.
+ */
+import { z } from 'zod';
+import { DagDefinitionError, InvalidConfError } from '../errors.ts';
+import { withDag, withGroup, qualifyTaskId, currentDag, type BuildTarget } from './build-context.ts';
+import { BaseOperator, formatZodIssues, type TaskGroupRef, type TaskOptions } from './operator.ts';
+import { validateSchedule, presetToCron } from './schedule.ts';
+import { findXComArgs } from './function-task.ts';
+import type { TriggerRule } from './trigger-rules.ts';
+
+const DAG_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$/;
+const dateLike = z.union([z.date(), z.string().transform((s, ctx) => {
+  const d = new Date(s);
+  if (Number.isNaN(d.getTime())) {
+    ctx.addIssue({ code: 'custom', message: `"${s}" is not a date; use an ISO 8601 string such as "2024-01-01T00:00:00Z"` });
+    return z.NEVER;
+  }
+  return d;
+})]);
+
+const dagOptionsSchema = z.object({
+  dagId: z.string().regex(DAG_ID, 'DAG ids use letters, digits, "_", "-" and "."'),
+  schedule: z.string().nullable().default(null),
+  timezone: z.string().default('UTC'),
+  startDate: dateLike.nullable().default(null),
+  endDate: dateLike.nullable().default(null),
+  catchup: z.boolean().default(false),
+  maxActiveRuns: z.number().int().positive().default(16),
+  maxActiveTasks: z.number().int().positive().default(16),
+  tags: z.array(z.string()).default([]),
+  defaultArgs: z.record(z.string(), z.unknown()).default({}),
+  params: z.custom<z.ZodType>((v) => v instanceof z.ZodType, 'params must be a zod schema, e.g. z.object({ limit: z.number().default(10) })').nullable().default(null),
+  description: z.string().nullable().default(null),
+}).strict();
+
+export interface DagOptions<P extends z.ZodType = z.ZodType> {
+  dagId: string;
+  /** Cron string, a preset (@hourly, @daily, @weekly, @monthly, @yearly), or null for manual runs only. */
+  schedule?: string | null;
+  /** IANA zone the cron is evaluated in; DST shifts follow it. */
+  timezone?: string;
+  startDate?: Date | string | null;
+  endDate?: Date | string | null;
+  catchup?: boolean;
+  maxActiveRuns?: number;
+  maxActiveTasks?: number;
+  tags?: string[];
+  defaultArgs?: Partial<Omit<TaskOptions, 'taskId'>>;
+  params?: P;
+  description?: string;
+}
+
+export interface SerializedTask {
+  taskId: string;
+  operator: string;
+  mode: 'sync' | 'async';
+  upstream: string[];
+  downstream: string[];
+  triggerRule: TriggerRule;
+  retries: number;
+  retryDelayMs: number;
+  retryExponentialBackoff: boolean;
+  maxRetryDelayMs: number | null;
+  executionTimeoutMs: number | null;
+  pool: string;
+  poolSlots: number;
+  priorityWeight: number;
+  queue: string;
+  groupId: string | null;
+}
+
+export interface SerializedDag {
+  dagId: string;
+  fileloc: string;
+  schedule: string | null;
+  timezone: string;
+  startDate: string | null;
+  endDate: string | null;
+  catchup: boolean;
+  maxActiveRuns: number;
+  maxActiveTasks: number;
+  tags: string[];
+  description: string | null;
+  tasks: SerializedTask[];
+}
+
+export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
+  readonly dagId: string;
+  readonly schedule: string | null;
+  readonly timezone: string;
+  readonly startDate: Date | null;
+  readonly endDate: Date | null;
+  readonly catchup: boolean;
+  readonly maxActiveRuns: number;
+  readonly maxActiveTasks: number;
+  readonly tags: string[];
+  readonly defaultArgs: Record<string, unknown>;
+  readonly params: P | null;
+  readonly description: string | null;
+  readonly tasks = new Map<string, BaseOperator>();
+  /** Set by the loader: the file this DAG came from. */
+  fileloc = '<unknown>';
+  /** Set by the loader: which version of the file (threads import the same one). */
+  fileVersion = '0';
+
+  constructor(options: DagOptions<P>) {
+    const parsed = dagOptionsSchema.safeParse(options ?? {});
+    const id = typeof options?.dagId === 'string' ? options.dagId : null;
+    if (!parsed.success) throw new DagDefinitionError(id, `invalid DAG arguments: ${formatZodIssues(parsed.error)}`);
+    const o = parsed.data;
+    this.dagId = o.dagId;
+    this.schedule = o.schedule === null ? null : presetToCron(o.schedule);
+    this.timezone = o.timezone;
+    this.startDate = o.startDate;
+    this.endDate = o.endDate;
+    this.catchup = o.catchup;
+    this.maxActiveRuns = o.maxActiveRuns;
+    this.maxActiveTasks = o.maxActiveTasks;
+    this.tags = o.tags;
+    this.defaultArgs = o.defaultArgs;
+    this.params = o.params as P | null;
+    this.description = o.description;
+
+    const scheduleError = validateSchedule(o.schedule, o.timezone);
+    if (scheduleError) throw new DagDefinitionError(this.dagId, scheduleError);
+    if (this.schedule && !this.startDate) {
+      throw new DagDefinitionError(this.dagId, `a scheduled DAG needs a startDate (schedule "${o.schedule}")`);
+    }
+    if (this.params && this.schedule) {
+      const probe = this.params.safeParse({});
+      if (!probe.success) {
+        throw new DagDefinitionError(this.dagId, `params schema rejects an empty conf, so scheduled runs could never start; give every param a default (${formatZodIssues(probe.error)})`);
+      }
+    }
+  }
+
+  addTask(op: BaseOperator): void {
+    if (this.tasks.has(op.taskId)) throw new DagDefinitionError(this.dagId, 'duplicate task id', op.taskId);
+    this.tasks.set(op.taskId, op);
+  }
+
+  hasTask(taskId: string): boolean {
+    return this.tasks.has(taskId);
+  }
+
+  task(taskId: string): BaseOperator | undefined {
+    return this.tasks.get(taskId);
+  }
+
+  /** Parse a run's conf with the params schema; throws InvalidConfError with zod's issues. */
+  parseConf(conf: Record<string, unknown>): Record<string, unknown> {
+    if (!this.params) return conf;
+    const parsed = this.params.safeParse(conf);
+    if (!parsed.success) throw new InvalidConfError(this.dagId, formatZodIssues(parsed.error));
+    return parsed.data as Record<string, unknown>;
+  }
+
+  /** Graph checks run once the builder returns. */
+  validate(): void {
+    for (const op of this.tasks.values()) {
+      for (const up of op.upstreamIds) {
+        if (!this.tasks.has(up)) throw new DagDefinitionError(this.dagId, `unknown upstream task "${up}"`, op.taskId);
+      }
+      for (const ref of findXComArgs(op.inputs())) {
+        if (ref.operator.dagId !== this.dagId) {
+          throw new DagDefinitionError(this.dagId, `uses the output of task "${ref.operator.taskId}" from another DAG "${ref.operator.dagId}"`, op.taskId);
+        }
+      }
+    }
+    const cycle = findCycle(this.tasks);
+    if (cycle) throw new DagDefinitionError(this.dagId, `cycle detected: ${cycle.join(' -> ')}`);
+  }
+
+  roots(): BaseOperator[] {
+    return [...this.tasks.values()].filter((t) => t.upstreamIds.size === 0);
+  }
+
+  serialize(): SerializedDag {
+    const weights = downstreamWeights(this.tasks);
+    return {
+      dagId: this.dagId,
+      fileloc: this.fileloc,
+      schedule: this.schedule,
+      timezone: this.timezone,
+      startDate: this.startDate?.toISOString() ?? null,
+      endDate: this.endDate?.toISOString() ?? null,
+      catchup: this.catchup,
+      maxActiveRuns: this.maxActiveRuns,
+      maxActiveTasks: this.maxActiveTasks,
+      tags: this.tags,
+      description: this.description,
+      tasks: [...this.tasks.values()].map((t) => serializeTask(t, weights.get(t.taskId) ?? 1)),
+    };
+  }
+}
+
+function serializeTask(t: BaseOperator, weight: number): SerializedTask {
+  const o = t.options;
+  return {
+    taskId: t.taskId,
+    operator: t.operatorName,
+    mode: t.mode,
+    upstream: [...t.upstreamIds].sort(),
+    downstream: [...t.downstreamIds].sort(),
+    triggerRule: o.triggerRule,
+    retries: o.retries,
+    retryDelayMs: o.retryDelay,
+    retryExponentialBackoff: o.retryExponentialBackoff,
+    maxRetryDelayMs: o.maxRetryDelay,
+    executionTimeoutMs: o.executionTimeout,
+    pool: o.pool,
+    poolSlots: o.poolSlots,
+    priorityWeight: weight,
+    queue: o.queue,
+    groupId: t.groupId,
+  };
+}
+
+/** Airflow's default weight rule: a task's weight plus the weights of everything downstream. */
+function downstreamWeights(tasks: Map<string, BaseOperator>): Map<string, number> {
+  const memo = new Map<string, Set<string>>();
+  const reach = (id: string): Set<string> => {
+    const hit = memo.get(id);
+    if (hit) return hit;
+    const out = new Set<string>();
+    memo.set(id, out);
+    for (const d of tasks.get(id)!.downstreamIds) {
+      out.add(d);
+      for (const x of reach(d)) out.add(x);
+    }
+    return out;
+  };
+  const weights = new Map<string, number>();
+  for (const [id, t] of tasks) {
+    let w = t.options.priorityWeight;
+    for (const d of reach(id)) w += tasks.get(d)!.options.priorityWeight;
+    weights.set(id, w);
+  }
+  return weights;
+}
+
+function findCycle(tasks: Map<string, BaseOperator>): string[] | null {
+  const state = new Map<string, 1 | 2>();
+  const stack: string[] = [];
+  const visit = (id: string): string[] | null => {
+    state.set(id, 1);
+    stack.push(id);
+    for (const d of tasks.get(id)?.downstreamIds ?? []) {
+      if (state.get(d) === 1) return [...stack.slice(stack.indexOf(d)), d];
+      if (!state.has(d)) {
+        const found = visit(d);
+        if (found) return found;
+      }
+    }
+    stack.pop();
+    state.set(id, 2);
+    return null;
+  };
+  for (const id of tasks.keys()) {
+    if (!state.has(id)) {
+      const found = visit(id);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+/** Define a DAG: tasks created inside `build` belong to it. Export the result from a DAG file. */
+export function dag<P extends z.ZodType = z.ZodType>(options: DagOptions<P>, build: () => void): Dag<P> {
+  const d = new Dag(options);
+  withDag(d, build);
+  d.validate();
+  return d;
+}
+
+/** Group tasks under a shared id prefix; the group links like a task (its roots and leaves). */
+export function taskGroup(groupId: string, build: () => void): TaskGroupRef {
+  const prefix = qualifyTaskId(groupId);
+  const members: BaseOperator[] = [];
+  const target = currentDag('taskGroup()');
+  const before = new Set(target.tasks.keys());
+  withGroup(groupId, build);
+  for (const [id, op] of target.tasks) if (!before.has(id) && id.startsWith(`${prefix}.`)) members.push(op);
+  const inGroup = new Set(members.map((m) => m.taskId));
+  return {
+    groupId: prefix,
+    roots: () => members.filter((m) => ![...m.upstreamIds].some((u) => inGroup.has(u))),
+    leaves: () => members.filter((m) => ![...m.downstreamIds].some((d) => inGroup.has(d))),
+  };
+}

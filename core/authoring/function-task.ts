@@ -1,0 +1,89 @@
+/**
+ * Function tasks, TaskFlow style: `task(options, fn)` makes a factory; calling it inside a
+ * DAG builder adds a task whose inputs may be other tasks' outputs. Types flow from the
+ * producer's return type to the consumer's input, so a mismatch is a compile error.
+ */
+import { BaseOperator, XComArg, type TaskOptions } from './operator.ts';
+import { currentDag, qualifyTaskId } from './build-context.ts';
+import type { Context } from './context.ts';
+
+/** A value, or a task output of that type, at any depth of arrays and plain objects. */
+export type Resolvable<T> = XComArg<T> | (T extends readonly (infer U)[]
+  ? readonly Resolvable<U>[]
+  : T extends Record<string, unknown> ? { [K in keyof T]: Resolvable<T[K]> } : T);
+export type ResolvableInput<I> = { [K in keyof I]: Resolvable<I[K]> };
+
+export type TaskFn<I, R> = (input: I, context: Context<any>) => R;
+
+export type FunctionTask<I, R> = ([I] extends [void]
+  ? (input?: undefined, overrides?: Partial<TaskOptions>) => XComArg<Awaited<R>>
+  : (input: ResolvableInput<I>, overrides?: Partial<TaskOptions>) => XComArg<Awaited<R>>) & {
+  readonly taskId: string;
+  readonly fn: TaskFn<I, R>;
+};
+
+export class FunctionOperator extends BaseOperator {
+  constructor(options: TaskOptions, readonly fn: TaskFn<any, unknown>, readonly input: unknown) {
+    super(options);
+  }
+
+  execute(context: Context): unknown {
+    return this.fn(undefined, context);
+  }
+
+  override run(context: Context, inputs: unknown): unknown {
+    return this.fn(inputs, context);
+  }
+
+  override inputs(): unknown {
+    return this.input;
+  }
+
+  protected override callable(): unknown {
+    return this.fn;
+  }
+
+  override get operatorName(): string {
+    return '@task';
+  }
+}
+
+export function task<I extends object | void = void, R = unknown>(
+  options: string | TaskOptions,
+  fn: TaskFn<I, R>,
+): FunctionTask<I, R> {
+  const base: TaskOptions = typeof options === 'string' ? { taskId: options } : options;
+  const factory = (input?: unknown, overrides?: Partial<TaskOptions>) => {
+    const dag = currentDag(`task "${base.taskId}"`);
+    const op = new FunctionOperator({ ...base, ...overrides, taskId: uniqueTaskId(dag, overrides?.taskId ?? base.taskId) }, fn, input);
+    for (const ref of findXComArgs(input)) ref.then(op);
+    return new XComArg(op);
+  };
+  return Object.assign(factory, { taskId: base.taskId, fn }) as unknown as FunctionTask<I, R>;
+}
+
+/** Calling the same task twice in one DAG yields "id", "id__1", "id__2", as in Airflow. */
+function uniqueTaskId(dag: { hasTask(id: string): boolean }, taskId: string): string {
+  if (!dag.hasTask(qualifyTaskId(taskId))) return taskId;
+  for (let i = 1; ; i++) if (!dag.hasTask(qualifyTaskId(`${taskId}__${i}`))) return `${taskId}__${i}`;
+}
+
+/** XComArgs anywhere inside a task's input (nested in arrays and plain objects too). */
+export function findXComArgs(value: unknown, found: XComArg<unknown>[] = []): XComArg<unknown>[] {
+  if (value instanceof XComArg) found.push(value);
+  else if (Array.isArray(value)) for (const v of value) findXComArgs(v, found);
+  else if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) findXComArgs(v, found);
+  }
+  return found;
+}
+
+/** Replace every XComArg in `value` using `lookup`. */
+export function resolveXComArgs(value: unknown, lookup: (ref: XComArg<unknown>) => unknown): unknown {
+  if (value instanceof XComArg) return lookup(value);
+  if (Array.isArray(value)) return value.map((v) => resolveXComArgs(v, lookup));
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveXComArgs(v, lookup)]));
+  }
+  return value;
+}

@@ -1,0 +1,173 @@
+/**
+ * BaseOperator: the unit of work in a DAG, and XComArg, a reference to a task's output that
+ * creates a dependency when passed to another task. Constructors only record options and
+ * links (a DAG file's import must do no I/O); the work happens in `execute`.
+ */
+import { z } from 'zod';
+import { DagDefinitionError } from '../errors.ts';
+import { currentDag, qualifyTaskId, currentGroupPath, type BuildTarget } from './build-context.ts';
+import type { Context } from './context.ts';
+import { durationSchema, type Duration } from './duration.ts';
+import { DEFAULT_RETRY_DELAY_MS } from './retry.ts';
+import { TriggerRule, TRIGGER_RULES } from './trigger-rules.ts';
+
+export const ExecutionMode = { SYNC: 'sync', ASYNC: 'async' } as const;
+export type ExecutionMode = (typeof ExecutionMode)[keyof typeof ExecutionMode];
+
+export interface TaskOptions {
+  taskId: string;
+  retries?: number;
+  retryDelay?: Duration;
+  retryExponentialBackoff?: boolean;
+  maxRetryDelay?: Duration | null;
+  executionTimeout?: Duration | null;
+  triggerRule?: TriggerRule;
+  pool?: string;
+  poolSlots?: number;
+  priorityWeight?: number;
+  queue?: string;
+  /** Override detection: run on the worker's event loop ('async') or in a worker thread ('sync'). */
+  mode?: ExecutionMode;
+}
+
+const TASK_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$/;
+
+export const taskOptionsSchema = z.object({
+  taskId: z.string().regex(TASK_ID, 'task ids use letters, digits, "_", "-" and "."'),
+  retries: z.number().int().nonnegative().default(0),
+  retryDelay: durationSchema.default(DEFAULT_RETRY_DELAY_MS),
+  retryExponentialBackoff: z.boolean().default(false),
+  maxRetryDelay: durationSchema.nullable().default(null),
+  executionTimeout: durationSchema.nullable().default(null),
+  triggerRule: z.enum(TRIGGER_RULES as [TriggerRule, ...TriggerRule[]]).default(TriggerRule.ALL_SUCCESS),
+  pool: z.string().min(1).default('default_pool'),
+  poolSlots: z.number().int().min(1).default(1),
+  priorityWeight: z.number().int().default(1),
+  queue: z.string().min(1).default('default'),
+  mode: z.enum(['sync', 'async']).optional(),
+}).strict();
+
+export type ResolvedTaskOptions = z.output<typeof taskOptionsSchema>;
+
+const AsyncFunction = (async () => {}).constructor;
+const AsyncGeneratorFunction = (async function* () {}).constructor;
+
+/** An async function (or async method) runs on the worker's loop; anything else in a thread. */
+export function isAsyncCallable(fn: unknown): boolean {
+  return fn instanceof AsyncFunction || fn instanceof AsyncGeneratorFunction;
+}
+
+export type Linkable = BaseOperator | XComArg<unknown> | TaskGroupRef | readonly Linkable[];
+
+/** What a task group exposes for linking: its entry and exit tasks. */
+export interface TaskGroupRef {
+  readonly groupId: string;
+  roots(): BaseOperator[];
+  leaves(): BaseOperator[];
+}
+
+export abstract class BaseOperator {
+  readonly taskId: string;
+  readonly dagId: string;
+  readonly groupId: string | null;
+  readonly options: ResolvedTaskOptions;
+  readonly upstreamIds = new Set<string>();
+  readonly downstreamIds = new Set<string>();
+  /** Default-argument-merged options as given, kept for error messages. */
+  protected readonly dag: BuildTarget;
+
+  constructor(options: TaskOptions) {
+    this.dag = currentDag(`task "${options?.taskId}"`);
+    const merged = { ...defaultArgsOf(this.dag), ...options };
+    const parsed = taskOptionsSchema.safeParse(merged);
+    if (!parsed.success) {
+      throw new DagDefinitionError(this.dag.dagId, `invalid options: ${formatZodIssues(parsed.error)}`, options?.taskId ?? null);
+    }
+    this.options = parsed.data;
+    this.taskId = qualifyTaskId(parsed.data.taskId);
+    this.dagId = this.dag.dagId;
+    this.groupId = currentGroupPath();
+    this.dag.addTask(this);
+  }
+
+  /** The task's work. Return value becomes the `return_value` XCom. */
+  abstract execute(context: Context): unknown;
+
+  /** Entry point used by the runtime; function tasks override it to receive resolved inputs. */
+  run(context: Context, _inputs: unknown): unknown {
+    return this.execute(context);
+  }
+
+  /** Inputs that may hold XComArgs; resolved by the runtime before `run`. */
+  inputs(): unknown {
+    return undefined;
+  }
+
+  get mode(): ExecutionMode {
+    if (this.options.mode) return this.options.mode;
+    return isAsyncCallable(this.callable()) ? ExecutionMode.ASYNC : ExecutionMode.SYNC;
+  }
+
+  /** The callable whose kind decides sync vs async. */
+  protected callable(): unknown {
+    return this.execute;
+  }
+
+  get operatorName(): string {
+    return this.constructor.name;
+  }
+
+  /** `a.then(b)`: b runs after a. Returns its argument, so chains read left to right. */
+  then<T extends Linkable>(next: T): T {
+    link(this, next);
+    return next;
+  }
+
+  output<T = unknown>(key = 'return_value'): XComArg<T> {
+    return new XComArg<T>(this, key);
+  }
+}
+
+/** A reference to a task's XCom; passing it to another task makes that task downstream. */
+export class XComArg<T> {
+  declare readonly __valueType?: T;
+  constructor(readonly operator: BaseOperator, readonly key = 'return_value') {}
+
+  then<L extends Linkable>(next: L): L {
+    link(this.operator, next);
+    return next;
+  }
+}
+
+function defaultArgsOf(target: BuildTarget): Record<string, unknown> {
+  return (target as { defaultArgs?: Record<string, unknown> }).defaultArgs ?? {};
+}
+
+function endpoints(item: Linkable, side: 'roots' | 'leaves'): BaseOperator[] {
+  if (item instanceof BaseOperator) return [item];
+  if (item instanceof XComArg) return [item.operator];
+  if (Array.isArray(item)) return (item as readonly Linkable[]).flatMap((i) => endpoints(i, side));
+  const group = item as TaskGroupRef;
+  return side === 'roots' ? group.roots() : group.leaves();
+}
+
+export function link(from: Linkable, to: Linkable): void {
+  for (const up of endpoints(from, 'leaves')) {
+    for (const down of endpoints(to, 'roots')) {
+      if (up.dagId !== down.dagId) {
+        throw new DagDefinitionError(down.dagId, `cannot depend on task "${up.taskId}" of another DAG "${up.dagId}"; use an external-task sensor instead`, down.taskId);
+      }
+      up.downstreamIds.add(down.taskId);
+      down.upstreamIds.add(up.taskId);
+    }
+  }
+}
+
+/** `chain(a, b, [c, d], e)`: each step runs after the previous one. */
+export function chain(...steps: Linkable[]): void {
+  for (let i = 1; i < steps.length; i++) link(steps[i - 1], steps[i]);
+}
+
+export function formatZodIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+}

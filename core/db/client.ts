@@ -1,0 +1,144 @@
+/**
+ * The one module that picks the driver. `DATABASE_URL` set: PostgreSQL through postgres.js.
+ * Otherwise embedded PGlite in a data directory. Everything else receives a `Database`
+ * (typed drizzle handle + notify/listen) and never learns which driver sits underneath.
+ */
+import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { sql, type SQL } from 'drizzle-orm';
+import * as schema from './schema.ts';
+import { DatabaseUnreachableError } from '../errors.ts';
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type Executor = Db | Tx;
+
+export const Channel = {
+  SCHEDULER: 'updraft_scheduler',
+  WORKER: 'updraft_worker',
+  TRIGGERER: 'updraft_triggerer',
+} as const;
+export type Channel = (typeof Channel)[keyof typeof Channel];
+
+export interface Database {
+  readonly db: Db;
+  readonly kind: 'pglite' | 'postgres';
+  /** Human-readable location, without credentials. */
+  readonly where: string;
+  /** Rows of a raw statement, whichever driver runs it. */
+  rows<T>(query: SQL, ex?: Executor): Promise<T[]>;
+  listen(channel: Channel, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  databaseUrl?: string | null;
+  /** PGlite data directory, or `memory://` for a throwaway database. */
+  dataDir?: string;
+  /** Connection attempts before giving up; Infinity for long-running services. */
+  connectAttempts?: number;
+  poolSize?: number;
+  onRetry?: (message: string) => void;
+}
+
+const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+/** Statements inside a transaction queue a NOTIFY that is delivered on commit. */
+export function notify(ex: Executor, channel: Channel, payload = ''): Promise<unknown> {
+  return ex.execute(sql`select pg_notify(${channel}, ${payload})`);
+}
+
+export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
+  return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts) : openPglite(opts.dataDir ?? '.updraft/db');
+}
+
+function normalizeRows<T>(result: unknown): T[] {
+  // postgres.js returns an array-like RowList; PGlite returns { rows }.
+  if (Array.isArray(result)) return result as T[];
+  return ((result as { rows?: T[] }).rows ?? []) as T[];
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle } = await import('drizzle-orm/pglite');
+  const { migrate } = await import('drizzle-orm/pglite/migrator');
+  if (!dataDir.startsWith('memory://')) mkdirSync(path.resolve(dataDir), { recursive: true });
+  const client = new PGlite(dataDir);
+  await client.waitReady;
+  const db = drizzle(client, { schema }) as unknown as Db;
+  return {
+    db, kind: 'pglite', where: dataDir.startsWith('memory://') ? 'PGlite (in memory)' : `PGlite at ${dataDir}`,
+    async rows<T>(query: SQL, ex: Executor = db) { return normalizeRows<T>(await ex.execute(query)); },
+    async listen(channel, onPayload) {
+      const unlisten = await client.listen(channel, onPayload);
+      return async () => { await unlisten(); };
+    },
+    async migrate() { await migrate(db as never, { migrationsFolder }); },
+    async close() { await client.close(); },
+  };
+}
+
+async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
+  const { default: postgres } = await import('postgres');
+  const { drizzle } = await import('drizzle-orm/postgres-js');
+  const { migrate } = await import('drizzle-orm/postgres-js/migrator');
+  const where = redact(url);
+  const client = postgres(url, {
+    max: opts.poolSize ?? 10,
+    onnotice: () => {},
+    connect_timeout: 10,
+  });
+  await connectWithBackoff(() => client`select 1`, where, opts);
+  const db = drizzle(client, { schema }) as unknown as Db;
+  return {
+    db, kind: 'postgres', where,
+    async rows<T>(query: SQL, ex: Executor = db) { return normalizeRows<T>(await ex.execute(query)); },
+    async listen(channel, onPayload) {
+      const sub = await client.listen(channel, (p) => onPayload(p));
+      return async () => { await sub.unlisten(); };
+    },
+    async migrate() {
+      // Several processes may start at once; one migrates, the others wait on the lock.
+      await client.begin(async (tx) => {
+        await tx`select pg_advisory_xact_lock(74201)`;
+        await migrate(drizzle(tx as never, { schema }) as never, { migrationsFolder });
+      });
+    },
+    async close() { await client.end({ timeout: 5 }); },
+  };
+}
+
+async function connectWithBackoff(probe: () => Promise<unknown>, where: string, opts: OpenOptions) {
+  const attempts = opts.connectAttempts ?? 5;
+  let delay = 500;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await probe();
+      return;
+    } catch (err) {
+      const reason = describeConnectError(err);
+      if (attempt >= attempts) throw new DatabaseUnreachableError(where, reason, attempt);
+      opts.onRetry?.(`database ${where} unreachable (${reason}); retry ${attempt} of ${attempts === Infinity ? '∞' : attempts - 1} in ${(delay / 1000).toFixed(1)}s`);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 15_000);
+    }
+  }
+}
+
+function describeConnectError(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  return e.code ? `${e.code}${e.message && !e.message.includes(e.code) ? `: ${e.message}` : ''}` : (e.message ?? String(err));
+}
+
+export function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return `${u.protocol}//${u.username ? `${u.username}@` : ''}${u.host}${u.pathname}`;
+  } catch {
+    return '(unparseable DATABASE_URL)';
+  }
+}

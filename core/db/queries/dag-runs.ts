@@ -1,0 +1,120 @@
+/**
+ * DAG-run queries: creating runs (idempotent on dag id + logical date, so two schedulers can
+ * never duplicate one), starting queued runs with their TIs, and closing finished runs.
+ */
+import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { dagRuns, dags, taskInstances } from '../schema.ts';
+import type { Executor } from '../client.ts';
+import type { Dag } from '../../authoring/dag.ts';
+import { FINISHED_TASK_STATES, RunState, TaskState, type RunType } from '../../runtime/states.ts';
+
+export interface NewRun {
+  dagId: string;
+  runId: string;
+  runType: RunType;
+  logicalDate: Date;
+  dataIntervalStart: Date | null;
+  dataIntervalEnd: Date | null;
+  conf: Record<string, unknown>;
+}
+
+/** Insert a queued run; returns its pk, or null if that run (or logical date) already exists. */
+export async function createRun(ex: Executor, run: NewRun): Promise<number | null> {
+  const rows = await ex.insert(dagRuns)
+    .values({ ...run, state: RunState.QUEUED, queuedAt: new Date() })
+    .onConflictDoNothing()
+    .returning({ id: dagRuns.id });
+  return rows[0]?.id ?? null;
+}
+
+export interface StartedRun {
+  runPk: number;
+  dagId: string;
+  scheduled: number;
+}
+
+/**
+ * Start queued runs of `dag` while it has fewer than maxActiveRuns running. The DAG row is
+ * locked first, so concurrent schedulers cannot both start a run past the limit.
+ */
+export async function startQueuedRuns(ex: Executor, dag: Dag): Promise<StartedRun[]> {
+  const locked = await ex.select({ id: dags.dagId }).from(dags).where(eq(dags.dagId, dag.dagId)).for('update', { skipLocked: true });
+  if (!locked.length) return [];
+  const [{ running }] = await ex.select({ running: sql<number>`count(*)::int` }).from(dagRuns)
+    .where(and(eq(dagRuns.dagId, dag.dagId), eq(dagRuns.state, RunState.RUNNING)));
+  const room = dag.maxActiveRuns - running;
+  if (room <= 0) return [];
+  const queued = await ex.select({ id: dagRuns.id, runId: dagRuns.runId }).from(dagRuns)
+    .where(and(eq(dagRuns.dagId, dag.dagId), eq(dagRuns.state, RunState.QUEUED)))
+    .orderBy(asc(dagRuns.logicalDate), asc(dagRuns.id)).limit(room);
+  const started: StartedRun[] = [];
+  for (const run of queued) {
+    await ex.update(dagRuns).set({ state: RunState.RUNNING, startDate: sql`now()` }).where(eq(dagRuns.id, run.id));
+    const scheduled = await createTaskInstances(ex, run.id, run.runId, dag);
+    started.push({ runPk: run.id, dagId: dag.dagId, scheduled });
+  }
+  return started;
+}
+
+/** One TI per task; tasks with no upstream start scheduled. Returns how many were scheduled. */
+async function createTaskInstances(ex: Executor, runPk: number, runId: string, dag: Dag): Promise<number> {
+  const serialized = dag.serialize().tasks;
+  const now = new Date();
+  const rows = serialized.map((t) => ({
+    runPk, dagId: dag.dagId, runId, taskId: t.taskId, mapIndex: -1,
+    state: t.upstream.length ? TaskState.NONE : TaskState.SCHEDULED,
+    scheduledAt: t.upstream.length ? null : now,
+    maxTries: t.retries + 1, priorityWeight: t.priorityWeight, pool: t.pool, poolSlots: t.poolSlots,
+    queue: t.queue, operator: t.operator,
+  }));
+  for (let i = 0; i < rows.length; i += 1000) {
+    await ex.insert(taskInstances).values(rows.slice(i, i + 1000)).onConflictDoNothing();
+  }
+  return rows.filter((r) => r.state === TaskState.SCHEDULED).length;
+}
+
+const UNFINISHED = [TaskState.NONE, TaskState.SCHEDULED, TaskState.RUNNING, TaskState.UP_FOR_RETRY, TaskState.DEFERRED];
+
+/** Close the run if every TI is finished: failed if any leaf failed, else success. */
+export async function finishRunIfDone(ex: Executor, runPk: number, dag: Dag): Promise<RunState | null> {
+  const open = await ex.select({ id: taskInstances.id }).from(taskInstances)
+    .where(and(eq(taskInstances.runPk, runPk), inArray(taskInstances.state, UNFINISHED))).limit(1);
+  if (open.length) return null;
+  const leaves = [...dag.tasks.values()].filter((t) => t.downstreamIds.size === 0).map((t) => t.taskId);
+  const failedLeaves = await ex.select({ id: taskInstances.id }).from(taskInstances)
+    .where(and(eq(taskInstances.runPk, runPk), inArray(taskInstances.taskId, leaves), inArray(taskInstances.state, [TaskState.FAILED, TaskState.UPSTREAM_FAILED]))).limit(1);
+  const state = failedLeaves.length ? RunState.FAILED : RunState.SUCCESS;
+  const done = await ex.update(dagRuns).set({ state, endDate: sql`now()` })
+    .where(and(eq(dagRuns.id, runPk), eq(dagRuns.state, RunState.RUNNING))).returning({ id: dagRuns.id });
+  return done.length ? state : null;
+}
+
+export async function runningRuns(ex: Executor) {
+  return ex.select({ id: dagRuns.id, dagId: dagRuns.dagId }).from(dagRuns).where(eq(dagRuns.state, RunState.RUNNING));
+}
+
+export async function dagIdsWithQueuedRuns(ex: Executor): Promise<string[]> {
+  const rows = await ex.selectDistinct({ dagId: dagRuns.dagId }).from(dagRuns).where(eq(dagRuns.state, RunState.QUEUED));
+  return rows.map((r) => r.dagId);
+}
+
+export async function getRun(ex: Executor, runId: string, dagId?: string) {
+  const rows = await ex.select().from(dagRuns)
+    .where(dagId ? and(eq(dagRuns.runId, runId), eq(dagRuns.dagId, dagId)) : eq(dagRuns.runId, runId)).limit(2);
+  return rows;
+}
+
+export async function getRunByPk(ex: Executor, runPk: number) {
+  const [row] = await ex.select().from(dagRuns).where(eq(dagRuns.id, runPk));
+  return row ?? null;
+}
+
+export async function listRuns(ex: Executor, dagId?: string, limit = 50) {
+  return ex.select().from(dagRuns).where(dagId ? eq(dagRuns.dagId, dagId) : undefined).orderBy(desc(dagRuns.queuedAt), desc(dagRuns.id)).limit(limit);
+}
+
+export async function runTaskInstances(ex: Executor, runPk: number) {
+  return ex.select().from(taskInstances).where(eq(taskInstances.runPk, runPk)).orderBy(asc(taskInstances.id));
+}
+
+export const isFinishedTaskState = (s: string) => (FINISHED_TASK_STATES as readonly string[]).includes(s);

@@ -1,0 +1,7 @@
+/** Queries grouped by aggregate; services call these instead of writing SQL. */
+export * as dagRuns from './dag-runs.ts';
+export * as dags from './dags.ts';
+export * as taskInstances from './task-instances.ts';
+export * as xcom from './xcom.ts';
+export * as logs from './logs.ts';
+export * as jobs from './jobs.ts';

@@ -1,0 +1,22 @@
+/** Heartbeat rows for scheduler, worker and triggerer processes. */
+import { eq, sql } from 'drizzle-orm';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { jobs } from '../schema.ts';
+import type { Executor } from '../client.ts';
+import type { JobType } from '../../runtime/states.ts';
+
+export async function registerJob(ex: Executor, jobType: JobType): Promise<string> {
+  const id = `${jobType}-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const now = new Date();
+  await ex.insert(jobs).values({ id, jobType, hostname: hostname(), pid: process.pid, state: 'running', startDate: now, latestHeartbeat: now });
+  return id;
+}
+
+export async function heartbeatJob(ex: Executor, id: string): Promise<void> {
+  await ex.update(jobs).set({ latestHeartbeat: sql`now()` }).where(eq(jobs.id, id));
+}
+
+export async function endJob(ex: Executor, id: string): Promise<void> {
+  await ex.update(jobs).set({ state: 'finished', endDate: sql`now()` }).where(eq(jobs.id, id));
+}

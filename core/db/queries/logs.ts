@@ -1,0 +1,22 @@
+/** Task logs, one row per line, per try. */
+import { and, asc, eq } from 'drizzle-orm';
+import { logs } from '../schema.ts';
+import type { Executor } from '../client.ts';
+
+export interface LogWrite {
+  tiId: number;
+  tryNumber: number;
+  ts: Date;
+  level: string;
+  message: string;
+}
+
+export async function writeLogs(ex: Executor, lines: LogWrite[]): Promise<void> {
+  for (let i = 0; i < lines.length; i += 2000) await ex.insert(logs).values(lines.slice(i, i + 2000));
+}
+
+export async function readLogs(ex: Executor, tiId: number, tryNumber?: number) {
+  return ex.select({ tryNumber: logs.tryNumber, ts: logs.ts, level: logs.level, message: logs.message }).from(logs)
+    .where(tryNumber === undefined ? eq(logs.tiId, tiId) : and(eq(logs.tiId, tiId), eq(logs.tryNumber, tryNumber)))
+    .orderBy(asc(logs.tryNumber), asc(logs.id));
+}

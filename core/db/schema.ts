@@ -1,0 +1,167 @@
+/**
+ * The metadata schema: the single source of truth for every table Updraft keeps.
+ * drizzle-kit generates the SQL migrations in `drizzle/` from this file; PGlite and
+ * PostgreSQL run the same migrations and the same queries.
+ */
+import {
+  pgTable, text, integer, bigserial, bigint, timestamp, jsonb, boolean, doublePrecision,
+  primaryKey, uniqueIndex, index, serial,
+} from 'drizzle-orm/pg-core';
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/** One row per DAG seen by a DAG processor; `serialized` is what workers and schedulers share. */
+export const dags = pgTable('dags', {
+  dagId: text('dag_id').primaryKey(),
+  fileloc: text('fileloc').notNull(),
+  serialized: jsonb('serialized').notNull(),
+  schedule: text('schedule'),
+  timezone: text('timezone').notNull().default('UTC'),
+  isPaused: boolean('is_paused').notNull().default(false),
+  isActive: boolean('is_active').notNull().default(true),
+  description: text('description'),
+  tags: jsonb('tags').$type<string[]>().notNull().default([]),
+  fingerprint: text('fingerprint').notNull(),
+  lastParsedAt: ts('last_parsed_at').notNull(),
+  /** End of the last data interval a scheduled run was created for. */
+  lastIntervalEnd: ts('last_interval_end'),
+});
+
+export const importErrors = pgTable('import_errors', {
+  fileloc: text('fileloc').primaryKey(),
+  error: text('error').notNull(),
+  timestamp: ts('timestamp').notNull(),
+});
+
+export const dagRuns = pgTable('dag_runs', {
+  id: serial('id').primaryKey(),
+  dagId: text('dag_id').notNull(),
+  runId: text('run_id').notNull(),
+  runType: text('run_type').notNull(),
+  state: text('state').notNull(),
+  logicalDate: ts('logical_date').notNull(),
+  dataIntervalStart: ts('data_interval_start'),
+  dataIntervalEnd: ts('data_interval_end'),
+  conf: jsonb('conf').notNull().default({}),
+  queuedAt: ts('queued_at').notNull(),
+  startDate: ts('start_date'),
+  endDate: ts('end_date'),
+}, (t) => [
+  uniqueIndex('dag_runs_dag_run_id').on(t.dagId, t.runId),
+  uniqueIndex('dag_runs_dag_logical_date').on(t.dagId, t.logicalDate),
+  index('dag_runs_state').on(t.state),
+]);
+
+export const taskInstances = pgTable('task_instances', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  runPk: integer('run_pk').notNull().references(() => dagRuns.id, { onDelete: 'cascade' }),
+  dagId: text('dag_id').notNull(),
+  runId: text('run_id').notNull(),
+  taskId: text('task_id').notNull(),
+  mapIndex: integer('map_index').notNull().default(-1),
+  state: text('state').notNull(),
+  tryNumber: integer('try_number').notNull().default(0),
+  maxTries: integer('max_tries').notNull().default(0),
+  priorityWeight: integer('priority_weight').notNull().default(1),
+  pool: text('pool').notNull().default('default_pool'),
+  poolSlots: integer('pool_slots').notNull().default(1),
+  queue: text('queue').notNull().default('default'),
+  operator: text('operator').notNull(),
+  workerId: text('worker_id'),
+  heartbeatAt: ts('heartbeat_at'),
+  scheduledAt: ts('scheduled_at'),
+  startDate: ts('start_date'),
+  endDate: ts('end_date'),
+  duration: doublePrecision('duration'),
+  nextRetryAt: ts('next_retry_at'),
+  nextMethod: text('next_method'),
+  nextKwargs: jsonb('next_kwargs'),
+  triggerId: bigint('trigger_id', { mode: 'number' }),
+  triggerTimeout: ts('trigger_timeout'),
+  error: text('error'),
+}, (t) => [
+  uniqueIndex('ti_run_task_map').on(t.runPk, t.taskId, t.mapIndex),
+  index('ti_state_priority').on(t.state, t.queue, t.priorityWeight, t.scheduledAt),
+  index('ti_worker').on(t.workerId),
+  index('ti_run_state').on(t.runPk, t.state),
+]);
+
+/** Every finished try, kept after the live row moves on. */
+export const taskInstanceHistory = pgTable('task_instance_history', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  tiId: bigint('ti_id', { mode: 'number' }).notNull(),
+  dagId: text('dag_id').notNull(),
+  runId: text('run_id').notNull(),
+  taskId: text('task_id').notNull(),
+  mapIndex: integer('map_index').notNull(),
+  tryNumber: integer('try_number').notNull(),
+  state: text('state').notNull(),
+  workerId: text('worker_id'),
+  startDate: ts('start_date'),
+  endDate: ts('end_date'),
+  duration: doublePrecision('duration'),
+  error: text('error'),
+}, (t) => [index('tih_ti').on(t.tiId, t.tryNumber)]);
+
+export const xcom = pgTable('xcom', {
+  runPk: integer('run_pk').notNull().references(() => dagRuns.id, { onDelete: 'cascade' }),
+  taskId: text('task_id').notNull(),
+  mapIndex: integer('map_index').notNull().default(-1),
+  key: text('key').notNull(),
+  value: jsonb('value'),
+  createdAt: ts('created_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.runPk, t.taskId, t.mapIndex, t.key] })]);
+
+/** Serialized triggers; rows name a registered trigger class, never a module path. */
+export const triggers = pgTable('triggers', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  name: text('name').notNull(),
+  kwargs: text('kwargs').notNull(),
+  createdDate: ts('created_date').notNull(),
+  triggererId: text('triggerer_id'),
+});
+
+export const pools = pgTable('pools', {
+  name: text('name').primaryKey(),
+  slots: integer('slots').notNull(),
+  description: text('description'),
+  includeDeferred: boolean('include_deferred').notNull().default(false),
+});
+
+export const connections = pgTable('connections', {
+  connId: text('conn_id').primaryKey(),
+  connType: text('conn_type').notNull(),
+  host: text('host'),
+  port: integer('port'),
+  login: text('login'),
+  password: text('password'),
+  schema: text('schema'),
+  extra: jsonb('extra').notNull().default({}),
+});
+
+export const variables = pgTable('variables', {
+  key: text('key').primaryKey(),
+  val: text('val').notNull(),
+  description: text('description'),
+});
+
+export const logs = pgTable('logs', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  tiId: bigint('ti_id', { mode: 'number' }).notNull(),
+  tryNumber: integer('try_number').notNull(),
+  ts: ts('ts').notNull(),
+  level: text('level').notNull(),
+  message: text('message').notNull(),
+}, (t) => [index('logs_ti_try').on(t.tiId, t.tryNumber)]);
+
+/** A heartbeat row per scheduler, worker and triggerer process. */
+export const jobs = pgTable('jobs', {
+  id: text('id').primaryKey(),
+  jobType: text('job_type').notNull(),
+  hostname: text('hostname').notNull(),
+  pid: integer('pid').notNull(),
+  state: text('state').notNull(),
+  startDate: ts('start_date').notNull(),
+  latestHeartbeat: ts('latest_heartbeat').notNull(),
+  endDate: ts('end_date'),
+}, (t) => [index('jobs_type_hb').on(t.jobType, t.latestHeartbeat)]);

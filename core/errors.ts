@@ -1,0 +1,80 @@
+/**
+ * Errors raised by core: authoring mistakes, task failures and infrastructure trouble.
+ * Every class carries typed context and a message that says what, where and what to do.
+ * Deferral is a signal, not an error, and lives outside this hierarchy (see runtime/signals.ts).
+ */
+
+export class UpdraftError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A DAG file that cannot be turned into a valid DAG. */
+export class DagDefinitionError extends UpdraftError {
+  constructor(readonly dagId: string | null, message: string, readonly taskId: string | null = null) {
+    super(dagId ? `DAG "${dagId}"${taskId ? `, task "${taskId}"` : ''}: ${message}` : message);
+  }
+}
+
+export class DagImportError extends UpdraftError {
+  constructor(readonly fileloc: string, message: string, options?: { cause?: unknown }) {
+    super(`${fileloc}: ${message}`, options);
+  }
+}
+
+export class UnknownDagError extends UpdraftError {
+  constructor(readonly dagId: string, known: string[]) {
+    super(`unknown DAG "${dagId}"; known DAGs: ${known.length ? known.join(', ') : '(none; check the DAGs folder and `updraft import-errors`)'}`);
+  }
+}
+
+export class UnknownTaskError extends UpdraftError {
+  constructor(readonly dagId: string, readonly taskId: string) {
+    super(`DAG "${dagId}" has no task "${taskId}"; run \`updraft dags list\` to see its tasks`);
+  }
+}
+
+export class InvalidConfError extends UpdraftError {
+  constructor(readonly dagId: string, detail: string) {
+    super(`DAG "${dagId}": run conf is invalid: ${detail}`);
+  }
+}
+
+export class ConfigError extends UpdraftError {}
+
+export class DatabaseUnreachableError extends UpdraftError {
+  constructor(readonly where: string, readonly reason: string, readonly attempts: number) {
+    super(`cannot reach database ${where} after ${attempts} attempt(s): ${reason}. Is PostgreSQL running, and is DATABASE_URL right?`);
+  }
+}
+
+/** A task's own failure. `retryable: false` fails it at once, whatever its retries. */
+export class TaskFailure extends UpdraftError {
+  readonly retryable: boolean = true;
+}
+
+/** Fail without retrying (Airflow's AirflowFailException). */
+export class TaskFailedNoRetry extends TaskFailure {
+  override readonly retryable = false;
+}
+
+/** End the task as skipped (Airflow's AirflowSkipException). */
+export class TaskSkipped extends UpdraftError {}
+
+export class TaskTimeoutError extends TaskFailure {
+  constructor(readonly dagId: string, readonly taskId: string, readonly timeoutMs: number) {
+    super(`task "${taskId}" of DAG "${dagId}" exceeded its executionTimeout of ${timeoutMs} ms`);
+  }
+}
+
+export class XComSerializationError extends TaskFailure {
+  override readonly retryable = false;
+  constructor(readonly dagId: string, readonly taskId: string, readonly at: string, what: string) {
+    super(`task "${taskId}" of DAG "${dagId}" returned a value JSON cannot carry: ${what} at ${at}. Return plain objects, arrays, strings, numbers, booleans or null (convert Dates to ISO strings, BigInts to strings).`);
+  }
+}
+
+/** A worker disappeared while running the task. */
+export class ZombieTaskError extends TaskFailure {}

@@ -1,0 +1,30 @@
+/**
+ * Updraft core's public entry point. DAG files import the authoring API from here; the
+ * scheduler, triggerer and CLI import the runtime and database layer from here too.
+ */
+
+// Authoring
+export { dag, taskGroup, Dag, type DagOptions, type SerializedDag, type SerializedTask } from './authoring/dag.ts';
+export { BaseOperator, XComArg, chain, ExecutionMode, type TaskOptions, type Linkable } from './authoring/operator.ts';
+export { task, type FunctionTask, type Resolvable } from './authoring/function-task.ts';
+export { TriggerRule, TRIGGER_RULES, evaluateTriggerRule, type UpstreamCounts, type RuleVerdict } from './authoring/trigger-rules.ts';
+export { retryDelayMs, shouldRetry, type RetryPolicy } from './authoring/retry.ts';
+export { intervalsToRun, nextFireAfter, validateSchedule, presetToCron, type DataInterval } from './authoring/schedule.ts';
+export { parseDuration, type Duration } from './authoring/duration.ts';
+export type { Context, TaskLogger, TaskInstanceHandle } from './authoring/context.ts';
+
+// Errors
+export * from './errors.ts';
+
+// Runtime
+export { DagBag, importDagFile, oneLine } from './runtime/dag-bag.ts';
+export { Worker, type WorkerOptions } from './runtime/worker.ts';
+export { evaluateRun } from './runtime/dependencies.ts';
+export { triggerDagRun, type TriggeredRun } from './runtime/runs.ts';
+export { TaskState, RunState, RunType, JobType, FINISHED_TASK_STATES } from './runtime/states.ts';
+export { loadConfig, type UpdraftConfig } from './config.ts';
+
+// Database
+export { openDatabase, notify, Channel, redact, type Database, type Db, type Tx, type Executor } from './db/client.ts';
+export * as queries from './db/queries/index.ts';
+export * as schema from './db/schema.ts';

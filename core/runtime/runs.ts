@@ -1,0 +1,29 @@
+/**
+ * Creating runs on request (manual triggers, `dags test`): conf is validated by the DAG's
+ * params schema here, at the edge, so a bad conf never reaches a task.
+ */
+import type { Dag } from '../authoring/dag.ts';
+import { Channel, notify, type Database } from '../db/client.ts';
+import { createRun } from '../db/queries/dag-runs.ts';
+import { UpdraftError } from '../errors.ts';
+import { RunType } from './states.ts';
+
+export interface TriggeredRun {
+  runPk: number;
+  runId: string;
+}
+
+export async function triggerDagRun(database: Database, dag: Dag, conf: Record<string, unknown> = {}, runId?: string): Promise<TriggeredRun> {
+  dag.parseConf(conf);
+  const logicalDate = new Date();
+  const id = runId ?? `manual__${logicalDate.toISOString()}`;
+  return database.db.transaction(async (tx) => {
+    const runPk = await createRun(tx, {
+      dagId: dag.dagId, runId: id, runType: RunType.MANUAL, logicalDate,
+      dataIntervalStart: logicalDate, dataIntervalEnd: logicalDate, conf,
+    });
+    if (runPk === null) throw new UpdraftError(`DAG "${dag.dagId}" already has a run "${id}" or one at ${logicalDate.toISOString()}; pick another run id`);
+    await notify(tx, Channel.SCHEDULER, 'run');
+    return { runPk, runId: id };
+  });
+}

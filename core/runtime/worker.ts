@@ -1,0 +1,257 @@
+/**
+ * The worker: claims scheduled TIs (FOR UPDATE SKIP LOCKED, woken by NOTIFY), runs up to
+ * `slots` of them at once (async ones on this loop, sync ones in threads), heartbeats, and
+ * writes results in batches. Each batch's transaction also schedules the finished TIs'
+ * downstream tasks and closes finished runs, so the next task starts without waiting for a
+ * scheduler loop.
+ */
+import { and, eq, or } from 'drizzle-orm';
+import { Channel, notify, type Database, type Tx } from '../db/client.ts';
+import { xcom } from '../db/schema.ts';
+import { claimScheduled, finishTis, heartbeatTis, recordHistory, runContext, type ClaimedTi } from '../db/queries/task-instances.ts';
+import { writeXComs, type XComWrite } from '../db/queries/xcom.ts';
+import { writeLogs, type LogWrite } from '../db/queries/logs.ts';
+import { finishRunIfDone } from '../db/queries/dag-runs.ts';
+import { registerJob, heartbeatJob, endJob } from '../db/queries/jobs.ts';
+import type { DagBag } from './dag-bag.ts';
+import { evaluateRun } from './dependencies.ts';
+import { executeTi, type RunInfo, type TaskOutcome } from './task-runner.ts';
+import { SyncPool } from './sync-pool.ts';
+import { installConsoleCapture, type LogLine } from './task-log.ts';
+import { JobType, TaskState } from './states.ts';
+
+export interface WorkerOptions {
+  database: Database;
+  dagBag: DagBag;
+  slots?: number;
+  queues?: string[];
+  heartbeatMs?: number;
+  /** Threads for sync tasks; defaults to min(slots, cores, at least 2). */
+  syncThreads?: number;
+  log?: (message: string) => void;
+}
+
+export class Worker {
+  readonly slots: number;
+  private readonly queues: string[];
+  private readonly running = new Map<number, Promise<void>>();
+  private readonly outcomes: TaskOutcome[] = [];
+  private readonly runCache = new Map<number, RunInfo>();
+  private readonly syncPool: SyncPool;
+  private claiming = false;
+  private claimAgain = false;
+  private flushing: Promise<void> | null = null;
+  private stopped = false;
+  private heartbeat?: NodeJS.Timeout;
+  private unlisten?: () => Promise<void>;
+  private lastBagRefresh = 0;
+  /** Completed TIs since start (for progress reporting). */
+  completed = 0;
+
+  private constructor(private readonly opts: WorkerOptions, readonly id: string) {
+    this.slots = opts.slots ?? 16;
+    this.queues = opts.queues ?? ['default'];
+    this.syncPool = new SyncPool(opts.syncThreads ?? Math.max(2, Math.min(this.slots, 4)));
+  }
+
+  static async create(opts: WorkerOptions): Promise<Worker> {
+    installConsoleCapture();
+    const id = await registerJob(opts.database.db, JobType.WORKER);
+    const w = new Worker(opts, id);
+    w.unlisten = await opts.database.listen(Channel.WORKER, () => w.wake());
+    w.heartbeat = setInterval(() => void w.beat(), opts.heartbeatMs ?? 5000);
+    w.heartbeat.unref();
+    w.wake();
+    return w;
+  }
+
+  get busy(): number {
+    return this.running.size;
+  }
+
+  /** Claim as many TIs as there are free slots; coalesces concurrent wake-ups. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.claiming) {
+      this.claimAgain = true;
+      return;
+    }
+    this.claiming = true;
+    void this.claimLoop().finally(() => {
+      this.claiming = false;
+      if (this.claimAgain) {
+        this.claimAgain = false;
+        this.wake();
+      }
+    });
+  }
+
+  private async claimLoop(): Promise<void> {
+    while (!this.stopped) {
+      const free = this.slots - this.running.size;
+      if (free <= 0) return;
+      let claimed: ClaimedTi[];
+      try {
+        await this.maybeRefreshBag();
+        claimed = await claimScheduled(this.opts.database, this.id, this.queues, free);
+      } catch (err) {
+        this.log(`claim failed: ${(err as Error).message}`);
+        return;
+      }
+      if (!claimed.length) return;
+      await this.loadRuns(claimed.map((c) => c.runPk));
+      for (const ti of claimed) this.start(ti);
+      if (claimed.length < free) return;
+    }
+  }
+
+  private start(ti: ClaimedTi): void {
+    const job = (async () => {
+      let outcome: TaskOutcome;
+      try {
+        const dag = await this.dagFor(ti.dagId);
+        outcome = await executeTi(ti, this.runCache.get(ti.runPk)!, dag, { database: this.opts.database, syncPool: this.syncPool });
+      } catch (err) {
+        outcome = {
+          ti, state: TaskState.FAILED, result: undefined, pushes: [], endDate: new Date(), nextRetryAt: null,
+          error: `${(err as Error).name}: ${(err as Error).message}`,
+          logs: [{ ts: new Date(), level: 'error', message: (err as Error).stack ?? String(err) }],
+        };
+      }
+      this.outcomes.push(outcome);
+      this.scheduleFlush();
+    })();
+    this.running.set(ti.id, job);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing) return;
+    this.flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.flush())
+      .catch((err) => this.log(`writing results failed: ${(err as Error).message}`))
+      .finally(() => {
+        this.flushing = null;
+        if (this.outcomes.length) this.scheduleFlush();
+      });
+  }
+
+  /** Write a batch of outcomes in one transaction, then free their slots and claim more. */
+  private async flush(): Promise<void> {
+    const batch = this.outcomes.splice(0);
+    if (!batch.length) return;
+    const { database } = this.opts;
+    let scheduledAny = false;
+    try {
+      scheduledAny = await database.db.transaction(async (tx) => this.writeBatch(tx, batch));
+    } catch (err) {
+      // Leave the TIs running: the heartbeat stops with us only if we die; retry the write.
+      this.log(`could not record ${batch.length} result(s), retrying: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 500));
+      this.outcomes.unshift(...batch);
+      return;
+    }
+    for (const o of batch) this.running.delete(o.ti.id);
+    this.completed += batch.length;
+    if (scheduledAny || this.running.size < this.slots) this.wake();
+  }
+
+  private async writeBatch(tx: Tx, batch: TaskOutcome[]): Promise<boolean> {
+    const { database } = this.opts;
+    const applied = await finishTis(tx, database, this.id, batch.map((o) => ({
+      id: o.ti.id, tryNumber: o.ti.tryNumber, state: o.state, endDate: o.endDate,
+      duration: (o.endDate.getTime() - o.ti.startDate.getTime()) / 1000, error: o.error, nextRetryAt: o.nextRetryAt,
+    })));
+    const done = batch.filter((o) => applied.has(o.ti.id));
+    if (!done.length) return false;
+    await recordHistory(tx, done.map((o) => o.ti.id));
+
+    const retried = done.filter((o) => o.ti.tryNumber > 1);
+    if (retried.length) {
+      await tx.delete(xcom).where(or(...retried.map((o) => and(eq(xcom.runPk, o.ti.runPk), eq(xcom.taskId, o.ti.taskId), eq(xcom.mapIndex, o.ti.mapIndex)))));
+    }
+    const xcoms: XComWrite[] = [];
+    const logs: LogWrite[] = [];
+    for (const o of done) {
+      const at = { runPk: o.ti.runPk, taskId: o.ti.taskId, mapIndex: o.ti.mapIndex };
+      if (o.state === TaskState.SUCCESS && o.result !== undefined) xcoms.push({ ...at, key: 'return_value', value: o.result });
+      for (const [key, value] of o.pushes) xcoms.push({ ...at, key, value });
+      for (const l of o.logs as LogLine[]) logs.push({ tiId: o.ti.id, tryNumber: o.ti.tryNumber, ts: l.ts, level: l.level, message: l.message });
+    }
+    await writeXComs(tx, xcoms);
+    await writeLogs(tx, logs);
+
+    // Decide the downstream of finished TIs now, in the same transaction.
+    let scheduled = 0;
+    let wakeScheduler = false;
+    const byRun = new Map<number, TaskOutcome[]>();
+    for (const o of done) {
+      if (o.state === TaskState.UP_FOR_RETRY) {
+        wakeScheduler = true;
+        continue;
+      }
+      const list = byRun.get(o.ti.runPk);
+      if (list) list.push(o); else byRun.set(o.ti.runPk, [o]);
+    }
+    for (const [runPk, outs] of byRun) {
+      const dag = this.opts.dagBag.dags.get(outs[0].ti.dagId);
+      if (!dag) continue;
+      const downstream = new Set<string>();
+      for (const o of outs) for (const d of dag.tasks.get(o.ti.taskId)?.downstreamIds ?? []) downstream.add(d);
+      if (downstream.size) scheduled += (await evaluateRun(tx, runPk, dag, downstream)).scheduled;
+      if (await finishRunIfDone(tx, runPk, dag)) {
+        wakeScheduler = true;
+        this.runCache.delete(runPk);
+      }
+    }
+    if (scheduled) await notify(tx, Channel.WORKER);
+    if (wakeScheduler) await notify(tx, Channel.SCHEDULER);
+    return scheduled > 0;
+  }
+
+  private async loadRuns(runPks: number[]): Promise<void> {
+    const missing = [...new Set(runPks)].filter((pk) => !this.runCache.has(pk));
+    for (const r of await runContext(this.opts.database.db, missing)) {
+      this.runCache.set(r.id, { logicalDate: r.logicalDate, dataIntervalStart: r.dataIntervalStart, dataIntervalEnd: r.dataIntervalEnd, conf: (r.conf ?? {}) as Record<string, unknown> });
+    }
+  }
+
+  private async dagFor(dagId: string) {
+    const bag = this.opts.dagBag;
+    if (!bag.dags.has(dagId)) await bag.refresh();
+    return bag.get(dagId);
+  }
+
+  private async maybeRefreshBag(): Promise<void> {
+    if (Date.now() - this.lastBagRefresh < 2000) return;
+    this.lastBagRefresh = Date.now();
+    await this.opts.dagBag.refresh();
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      await heartbeatJob(this.opts.database.db, this.id);
+      if (this.running.size) await heartbeatTis(this.opts.database.db, this.id);
+    } catch (err) {
+      this.log(`heartbeat failed: ${(err as Error).message}`);
+    }
+  }
+
+  private log(message: string): void {
+    (this.opts.log ?? ((m: string) => process.stderr.write(`[worker] ${m}\n`)))(message);
+  }
+
+  /** Stop claiming, let running TIs finish, write their results, and leave. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.heartbeat);
+    await this.unlisten?.();
+    await Promise.allSettled([...this.running.values()]);
+    while (this.flushing || this.outcomes.length) {
+      if (this.flushing) await this.flushing;
+      else this.scheduleFlush();
+    }
+    await this.syncPool.close();
+    await endJob(this.opts.database.db, this.id).catch(() => undefined);
+  }
+}
+

@@ -1,0 +1,4 @@
+/** Errors raised by the scheduler service. */
+import { UpdraftError } from '../core/index.ts';
+
+export class SchedulerError extends UpdraftError {}

@@ -1,0 +1,3 @@
+/** The scheduler service's public entry point. */
+export { Scheduler, type SchedulerOptions } from './scheduler.ts';
+export { SchedulerError } from './errors.ts';

@@ -1,0 +1,274 @@
+/**
+ * The scheduler: keeps the DAG table in step with the DAG folder, creates cron runs (with
+ * data intervals and catchup), starts queued runs within maxActiveRuns, releases retries
+ * when their delay ends, and fails or retries zombies. It sleeps until something happens:
+ * a NOTIFY, a file change, a cron tick (node-cron), a retry timer or the zombie sweep.
+ * Several schedulers may run at once; row locks and unique keys keep them from colliding.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import cron, { type ScheduledTask } from 'node-cron';
+import {
+  Channel, notify, queries, evaluateRun, intervalsToRun, RunType, TaskState, JobType, shouldRetry, retryDelayMs,
+  type Database, type DagBag, type Dag, type Tx,
+} from '../core/index.ts';
+
+export interface SchedulerOptions {
+  database: Database;
+  dagBag: DagBag;
+  zombieThresholdMs?: number;
+  heartbeatMs?: number;
+  /** How many catchup runs one pass creates per DAG; the next pass continues. */
+  maxRunsPerPass?: number;
+  log?: (message: string) => void;
+  /** Watch the DAG folder for changes (off for one-shot uses such as `dags test`). */
+  watchFiles?: boolean;
+  /** Create runs from cron schedules (off for one-shot uses such as `dags test`). */
+  createScheduledRuns?: boolean;
+}
+
+export class Scheduler {
+  private running = false;
+  private again = false;
+  private stopped = false;
+  private readonly tickers = new Map<string, { expr: string; task: ScheduledTask }>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private retryTimer?: NodeJS.Timeout;
+  private watcher?: FSWatcher;
+  private unlisten?: () => Promise<void>;
+  private bagDirty = true;
+  private lastFullPass = 0;
+  private idle: Promise<void> = Promise.resolve();
+
+  private constructor(private readonly opts: SchedulerOptions, readonly id: string) {}
+
+  static async create(opts: SchedulerOptions): Promise<Scheduler> {
+    const id = await queries.jobs.registerJob(opts.database.db, JobType.SCHEDULER);
+    const s = new Scheduler(opts, id);
+    s.unlisten = await opts.database.listen(Channel.SCHEDULER, () => s.wake());
+    const zombieMs = opts.zombieThresholdMs ?? 30_000;
+    s.every(Math.max(250, Math.floor(zombieMs / 3)), () => s.reapZombies());
+    s.every(opts.heartbeatMs ?? 5000, () => queries.jobs.heartbeatJob(opts.database.db, id));
+    if (opts.watchFiles !== false) s.watchFolder();
+    s.wake();
+    return s;
+  }
+
+  /** Run a pass now; wake-ups during a pass coalesce into one more pass. */
+  wake(): Promise<void> {
+    if (this.stopped) return this.idle;
+    if (this.running) {
+      this.again = true;
+      return this.idle;
+    }
+    this.running = true;
+    this.idle = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.pass();
+        } catch (err) {
+          this.log(`scheduler pass failed: ${(err as Error).message}`);
+        }
+      } while (this.again && !this.stopped);
+      this.running = false;
+    })();
+    return this.idle;
+  }
+
+  private async pass(): Promise<void> {
+    const { database, dagBag } = this.opts;
+    if (this.bagDirty) {
+      this.bagDirty = false;
+      await dagBag.refresh();
+      await database.db.transaction((tx) => queries.dags.syncDagBag(tx, dagBag.dags.values(), dagBag.errors));
+      if (this.opts.createScheduledRuns !== false) this.syncTickers();
+    }
+    if (this.opts.createScheduledRuns !== false) await this.createScheduledRuns();
+    await this.startQueuedRuns();
+    await this.releaseRetries();
+    // A safety net for anything a crashed process left undecided; cheap, so every few seconds.
+    if (Date.now() - this.lastFullPass > 5000) {
+      this.lastFullPass = Date.now();
+      await this.evaluateRunningRuns();
+    }
+  }
+
+  private async createScheduledRuns(): Promise<void> {
+    const scheduled = [...this.opts.dagBag.dags.values()].filter((d) => d.schedule !== null);
+    if (!scheduled.length) return;
+    const limit = this.opts.maxRunsPerPass ?? 100;
+    await this.opts.database.db.transaction(async (tx) => {
+      const rows = await queries.dags.lockDagsForRunCreation(tx, scheduled.map((d) => d.dagId));
+      for (const row of rows) {
+        if (row.isPaused) continue;
+        const dag = this.opts.dagBag.dags.get(row.dagId)!;
+        const due = intervalsToRun({
+          schedule: dag.schedule!, timezone: dag.timezone, startDate: dag.startDate!, endDate: dag.endDate,
+          catchup: dag.catchup, lastIntervalEnd: row.lastIntervalEnd, now: new Date(), limit,
+        });
+        for (const interval of due) {
+          await queries.dagRuns.createRun(tx, {
+            dagId: dag.dagId, runId: `scheduled__${interval.start.toISOString()}`, runType: RunType.SCHEDULED,
+            logicalDate: interval.start, dataIntervalStart: interval.start, dataIntervalEnd: interval.end, conf: {},
+          });
+        }
+        if (due.length) await queries.dags.setLastIntervalEnd(tx, dag.dagId, due[due.length - 1].end);
+        if (due.length === limit) this.again = true;
+      }
+    });
+  }
+
+  private async startQueuedRuns(): Promise<void> {
+    const { database, dagBag } = this.opts;
+    const dagIds = await queries.dagRuns.dagIdsWithQueuedRuns(database.db);
+    for (const dagId of dagIds) {
+      const dag = dagBag.dags.get(dagId);
+      if (!dag) continue;
+      await database.db.transaction(async (tx) => {
+        const started = await queries.dagRuns.startQueuedRuns(tx, dag);
+        for (const run of started) {
+          // A DAG with no tasks, or whose roots are all decided, may already be done.
+          await evaluateRun(tx, run.runPk, dag, null);
+          await queries.dagRuns.finishRunIfDone(tx, run.runPk, dag);
+        }
+        if (started.some((r) => r.scheduled > 0)) await notify(tx, Channel.WORKER);
+      });
+    }
+  }
+
+  private async releaseRetries(): Promise<void> {
+    const { database } = this.opts;
+    const released = await database.db.transaction(async (tx) => {
+      const n = await queries.taskInstances.releaseDueRetries(tx);
+      if (n) await notify(tx, Channel.WORKER);
+      return n;
+    });
+    void released;
+    const next = await queries.taskInstances.nextRetryDue(database.db);
+    clearTimeout(this.retryTimer);
+    if (next && !this.stopped) {
+      this.retryTimer = setTimeout(() => void this.wake(), Math.max(0, next.getTime() - Date.now()) + 5);
+      this.retryTimer.unref();
+    }
+  }
+
+  private async evaluateRunningRuns(): Promise<void> {
+    const { database, dagBag } = this.opts;
+    for (const run of await queries.dagRuns.runningRuns(database.db)) {
+      const dag = dagBag.dags.get(run.dagId);
+      if (!dag) continue;
+      await database.db.transaction(async (tx) => {
+        const r = await evaluateRun(tx, run.id, dag, null);
+        if (r.scheduled) await notify(tx, Channel.WORKER);
+        await queries.dagRuns.finishRunIfDone(tx, run.id, dag);
+      });
+    }
+  }
+
+  /** Running TIs whose worker stopped heartbeating are retried or failed, as a crash would be. */
+  private async reapZombies(): Promise<void> {
+    const { database, dagBag } = this.opts;
+    const threshold = this.opts.zombieThresholdMs ?? 30_000;
+    await database.db.transaction(async (tx) => {
+      const zombies = await queries.taskInstances.lockZombies(tx, threshold);
+      if (!zombies.length) return;
+      const finishedRuns = new Map<number, { dag: Dag; taskIds: Set<string> }>();
+      let retried = false;
+      for (const z of zombies) {
+        const dag = dagBag.dags.get(z.dagId);
+        const op = dag?.tasks.get(z.taskId);
+        const policy = op && { retries: op.options.retries, retryDelayMs: op.options.retryDelay, retryExponentialBackoff: op.options.retryExponentialBackoff, maxRetryDelayMs: op.options.maxRetryDelay };
+        const retry = policy ? shouldRetry(policy, z.tryNumber) : false;
+        const delay = retry && policy ? retryDelayMs(policy, z.tryNumber, `${z.dagId}#${z.taskId}#zombie#${z.tryNumber}`) : 0;
+        const message = `ZombieTaskError: worker ${z.workerId ?? '(unknown)'} stopped heartbeating for over ${threshold / 1000}s while running this task`;
+        await this.finishZombie(tx, z.id, retry ? TaskState.UP_FOR_RETRY : TaskState.FAILED, message, retry ? new Date(Date.now() + delay) : null);
+        this.log(`${z.dagId}.${z.taskId} try ${z.tryNumber}: ${message}; ${retry ? 'will retry' : 'failed'}`);
+        if (retry) retried = true;
+        else if (dag) {
+          const entry = finishedRuns.get(z.runPk) ?? { dag, taskIds: new Set<string>() };
+          for (const d of op?.downstreamIds ?? []) entry.taskIds.add(d);
+          finishedRuns.set(z.runPk, entry);
+        }
+      }
+      let scheduled = 0;
+      for (const [runPk, { dag, taskIds }] of finishedRuns) {
+        scheduled += (await evaluateRun(tx, runPk, dag, taskIds)).scheduled;
+        await queries.dagRuns.finishRunIfDone(tx, runPk, dag);
+      }
+      if (scheduled) await notify(tx, Channel.WORKER);
+      if (retried) this.again = true;
+    });
+    if (this.again) void this.wake();
+  }
+
+  private async finishZombie(tx: Tx, tiId: number, state: TaskState, error: string, nextRetryAt: Date | null): Promise<void> {
+    const { database } = this.opts;
+    const { sql } = await import('drizzle-orm');
+    await tx.execute(sql`update task_instances set state = ${state}, error = ${error}, end_date = now(),
+      duration = extract(epoch from now() - start_date), next_retry_at = ${nextRetryAt?.toISOString() ?? null}::timestamptz
+      where id = ${tiId} and state = ${TaskState.RUNNING}`);
+    await queries.taskInstances.recordHistory(tx, [tiId]);
+    const [ti] = await database.rows<{ try_number: number }>(sql`select try_number from task_instances where id = ${tiId}`, tx);
+    await queries.logs.writeLogs(tx, [{ tiId, tryNumber: Number(ti.try_number), ts: new Date(), level: 'error', message: error }]);
+  }
+
+  /** node-cron ticks wake the scheduler at each DAG's fire times; run creation itself is idempotent. */
+  private syncTickers(): void {
+    const wanted = new Map<string, Dag>();
+    for (const d of this.opts.dagBag.dags.values()) if (d.schedule) wanted.set(d.dagId, d);
+    for (const [id, t] of this.tickers) {
+      if (wanted.get(id)?.schedule !== t.expr) {
+        void t.task.destroy();
+        this.tickers.delete(id);
+      }
+    }
+    for (const [id, d] of wanted) {
+      if (this.tickers.has(id)) continue;
+      const task = cron.schedule(d.schedule!, () => void this.wake(), { timezone: d.timezone, name: `updraft:${id}` });
+      this.tickers.set(id, { expr: d.schedule!, task });
+    }
+  }
+
+  private watchFolder(): void {
+    let debounce: NodeJS.Timeout | undefined;
+    try {
+      this.watcher = watch(this.opts.dagBag.folder, { recursive: true }, () => {
+        clearTimeout(debounce);
+        debounce = setTimeout(() => {
+          this.bagDirty = true;
+          void this.wake();
+        }, 150);
+      });
+    } catch (err) {
+      this.log(`cannot watch ${this.opts.dagBag.folder} (${(err as Error).message}); DAG changes are picked up every 30s`);
+      this.every(30_000, async () => {
+        this.bagDirty = true;
+        await this.wake();
+      });
+    }
+  }
+
+  private every(ms: number, fn: () => Promise<unknown>): void {
+    const t = setInterval(() => {
+      if (!this.stopped) fn().catch((err) => this.log(`${(err as Error).message}`));
+    }, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private log(message: string): void {
+    (this.opts.log ?? ((m: string) => process.stderr.write(`[scheduler] ${m}\n`)))(message);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    clearTimeout(this.retryTimer);
+    for (const t of this.tickers.values()) await t.task.destroy();
+    this.tickers.clear();
+    this.watcher?.close();
+    await this.unlisten?.();
+    await this.idle;
+    await queries.jobs.endJob(this.opts.database.db, this.id).catch(() => undefined);
+  }
+}

@@ -102,10 +102,14 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
     },
     async migrate() {
       // Several processes may start at once; one migrates, the others wait on the lock.
-      await client.begin(async (tx) => {
-        await tx`select pg_advisory_xact_lock(74201)`;
-        await migrate(drizzle(tx as never, { schema }) as never, { migrationsFolder });
-      });
+      const lock = await client.reserve();
+      try {
+        await lock`select pg_advisory_lock(74201)`;
+        await migrate(db as never, { migrationsFolder });
+      } finally {
+        await lock`select pg_advisory_unlock(74201)`.catch(() => undefined);
+        lock.release();
+      }
     },
     async close() { await client.end({ timeout: 5 }); },
   };

@@ -45,7 +45,7 @@ export class DagBag {
     for (const [file, mtime] of files) {
       if (this.mtimes.get(file) === mtime) continue;
       this.mtimes.set(file, mtime);
-      await this.importFile(file, mtime);
+      await this.importFile(file, versionOf(mtime));
       changed = true;
     }
     return changed;
@@ -63,11 +63,11 @@ export class DagBag {
     this.mtimes.delete(file);
   }
 
-  private async importFile(file: string, mtime: number) {
+  private async importFile(file: string, version: string) {
     for (const id of this.fileDags.get(file) ?? []) this.dags.delete(id);
     this.fileDags.set(file, []);
     try {
-      const found = await importDagFile(file, mtime);
+      const found = await importDagFile(file, version);
       for (const d of found) {
         const other = this.dags.get(d.dagId);
         if (other && other.fileloc !== file) {
@@ -84,7 +84,7 @@ export class DagBag {
 }
 
 /** Import one DAG file and return the DAGs it exports, with `fileloc` set. */
-export async function importDagFile(file: string, version: number | string = statSync(file).mtimeMs): Promise<Dag[]> {
+export async function importDagFile(file: string, version: string = versionOf(statSync(file).mtimeMs)): Promise<Dag[]> {
   const mod = (await import(`${pathToFileURL(file).href}?v=${version}`)) as Record<string, unknown>;
   const found = Object.values(mod).filter((v): v is Dag => v instanceof Dag);
   for (const d of found) {
@@ -92,6 +92,11 @@ export async function importDagFile(file: string, version: number | string = sta
     d.fileVersion = String(version);
   }
   return [...new Set(found)];
+}
+
+/** An integer version: some loaders read a dotted query as a file extension. */
+function versionOf(mtimeMs: number): string {
+  return String(Math.round(mtimeMs * 1000));
 }
 
 function listDagFiles(folder: string): Map<string, number> {
@@ -116,6 +121,9 @@ function listDagFiles(folder: string): Map<string, number> {
 /** The first line of an error, plus where it came from when a stack points into a DAG file. */
 export function oneLine(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
-  const first = `${err.name === 'Error' ? '' : `${err.name}: `}${err.message.split('\n')[0]}`;
-  return first;
+  // eslint-disable-next-line no-control-regex
+  const lines = err.message.replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((l) => l.trim()).filter(Boolean);
+  // Compilers often say "Transform failed with 1 error:" first and the real reason next.
+  const text = lines[0]?.endsWith(':') && lines[1] ? `${lines[0]} ${lines[1]}` : (lines[0] ?? '');
+  return `${err.name === 'Error' ? '' : `${err.name}: `}${text}`;
 }

@@ -1,0 +1,23 @@
+/** `npm run bench -- <name> [--json]`: runs one benchmark; the last stdout line is its JSON. */
+import { schedulerBench } from './scheduler.ts';
+
+const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
+  scheduler: schedulerBench,
+};
+
+const [name, ...rest] = process.argv.slice(2);
+const json = rest.includes('--json');
+const bench = name ? benches[name] : undefined;
+if (!bench) {
+  process.stderr.write(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [--json]\n`);
+  process.exit(2);
+}
+try {
+  const result = await bench(json);
+  if (!json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+  process.exit(0);
+} catch (err) {
+  process.stderr.write(`bench ${name} failed: ${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+}

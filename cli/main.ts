@@ -21,7 +21,7 @@ const USAGE = `usage: updraft <command>
   tasks test <dagId> <taskId>        run one task, ignoring its dependencies
   tasks logs <runId> <taskId> [--try N] [--json]
   runs list [--dag-id ID] [--json]
-  runs show <runId> [--json]
+  runs show <runId> [--dag-id ID] [--json]
   import-errors [--json]
 
 environment: DATABASE_URL (PostgreSQL; default is embedded PGlite in UPDRAFT_DATA_DIR=.updraft),
@@ -68,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
     case 'tasks test': return dags.dagsTest(need(a, '<dagId>'), values.conf, values.json, need(b, '<taskId>'));
     case 'tasks logs': await dags.tasksLogs(need(a, '<runId>'), need(b, '<taskId>'), int(values.try, '--try'), values.json); return 0;
     case 'runs list': await dags.runsList(values['dag-id'], values.json); return 0;
-    case 'runs show': await dags.runsShow(need(a, '<runId>'), values.json); return 0;
+    case 'runs show': await dags.runsShow(need(a, '<runId>'), values['dag-id'], values.json); return 0;
     case 'import-errors': await dags.importErrors(values.json); return 0;
     default: throw new UsageError(`unknown command "${positionals.join(' ')}"; run \`updraft --help\``);
   }

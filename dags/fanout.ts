@@ -19,7 +19,7 @@ const collect = task('collect_results', ({ results }: { results: string[] }, ctx
   return results;
 });
 
-export default dag({ dagId: 'fanout', schedule: null, tags: ['example', 'seed-000'] }, () => {
+export default dag({ dagId: 'fanout', schedule: '@daily', startDate: '2026-01-01T00:00:00Z', tags: ['example', 'seed-000'] }, () => {
   const items = createItems();
   const processed = Array.from({ length: ITEMS }, (_, index) => processItem({ items, index }));
   collect({ results: processed });

@@ -29,7 +29,7 @@ const report = task('report', ({ lateness, primes }: { lateness: { lateMs: numbe
   return { primes, worstLateMs: worst };
 });
 
-export default dag({ dagId: 'mixed_sync_async', schedule: null, maxActiveTasks: 128, tags: ['example'] }, () => {
+export default dag({ dagId: 'mixed_sync_async', schedule: '@daily', startDate: '2026-01-01T00:00:00Z', maxActiveTasks: 128, tags: ['example'] }, () => {
   const primes = crunch({ n: 3_000_000 });
   const fetched = Array.from({ length: 100 }, (_, i) => fetchOne({ i }));
   const r = report({ lateness: fetched, primes });

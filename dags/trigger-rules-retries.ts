@@ -21,7 +21,7 @@ const maybeSkip = task('maybe_skip', () => {
 });
 const step = (taskId: string, triggerRule: TriggerRule) => task({ taskId, triggerRule }, (_: void, ctx) => `${ctx.taskId} ran`);
 
-export default dag({ dagId: 'trigger_rules_retries', schedule: null, tags: ['example'] }, () => {
+export default dag({ dagId: 'trigger_rules_retries', schedule: '@daily', startDate: '2026-01-01T00:00:00Z', tags: ['example'] }, () => {
   const f = flaky();
   const a = alwaysFails();
   const s = maybeSkip();

@@ -112,18 +112,24 @@ export async function runsList(dagId: string | undefined, json: boolean): Promis
   }
 }
 
-export async function runsShow(runId: string, json: boolean): Promise<void> {
+export async function runsShow(runId: string, dagId: string | undefined, json: boolean): Promise<void> {
   const { database } = await openEnv();
   try {
-    const runs = await queries.dagRuns.getRun(database.db, runId);
-    if (!runs.length) throw new UpdraftError(`no run "${runId}"; see \`updraft runs list\``);
-    const run = runs[0];
-    const tis = await queries.dagRuns.runTaskInstances(database.db, run.id);
-    const view = tis.map((t) => ({ taskId: t.taskId, mapIndex: t.mapIndex, state: t.state, tryNumber: t.tryNumber, startDate: t.startDate, endDate: t.endDate, duration: t.duration, error: t.error }));
-    if (json) printJson({ ...run, taskInstances: view });
+    // Scheduled run ids repeat across DAGs (same interval), so show every match unless --dag-id narrows it.
+    const runs = await queries.dagRuns.getRun(database.db, runId, dagId);
+    if (!runs.length) throw new UpdraftError(`no run "${runId}"${dagId ? ` for DAG "${dagId}"` : ''}; see \`updraft runs list\``);
+    const views = [];
+    for (const run of runs) {
+      const tis = await queries.dagRuns.runTaskInstances(database.db, run.id);
+      const taskInstances = tis.map((t) => ({ taskId: t.taskId, mapIndex: t.mapIndex, state: t.state, tryNumber: t.tryNumber, startDate: t.startDate, endDate: t.endDate, duration: t.duration, error: t.error }));
+      views.push({ ...run, taskInstances });
+    }
+    if (json) printJson(dagId || views.length === 1 ? views[0] : views);
     else {
-      process.stdout.write(`${run.dagId} ${run.runId}: ${run.state} (logical date ${run.logicalDate.toISOString()})\n`);
-      process.stdout.write(`${table(view, ['taskId', 'mapIndex', 'state', 'tryNumber', 'duration', 'error'])}\n`);
+      for (const v of views) {
+        process.stdout.write(`${v.dagId} ${v.runId}: ${v.state} (logical date ${v.logicalDate.toISOString()})\n`);
+        process.stdout.write(`${table(v.taskInstances, ['taskId', 'mapIndex', 'state', 'tryNumber', 'duration', 'error'])}\n\n`);
+      }
     }
   } finally {
     await database.close();

@@ -8,7 +8,6 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { ContextData } from '../authoring/context.ts';
-import type { LogLine } from './task-log.ts';
 import type { SyncTaskResponse } from './sync-thread-impl.ts';
 
 export interface SyncRunOptions {
@@ -17,7 +16,6 @@ export interface SyncRunOptions {
   context: ContextData;
   inputs: unknown;
   signal: AbortSignal;
-  onLogs(lines: LogLine[]): void;
   xcomPull(taskId: string, key: string, mapIndex: number): Promise<unknown>;
 }
 
@@ -37,9 +35,8 @@ export class SyncPool {
 
   async run(opts: SyncRunOptions): Promise<SyncTaskResponse> {
     const { port1, port2 } = new MessageChannel();
-    port1.on('message', async (m: { type: string; id: number; taskId: string; key: string; mapIndex: number; lines: LogLine[] }) => {
-      if (m.type === 'logs') opts.onLogs(m.lines);
-      else if (m.type === 'xcomPull') {
+    port1.on('message', async (m: { type: string; id: number; taskId: string; key: string; mapIndex: number }) => {
+      if (m.type === 'xcomPull') {
         const value = await opts.xcomPull(m.taskId, m.key, m.mapIndex).catch(() => undefined);
         port1.postMessage({ type: 'xcom', id: m.id, value });
       }

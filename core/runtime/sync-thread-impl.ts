@@ -1,13 +1,13 @@
 /**
  * Runs one sync task inside a worker thread. The thread imports the task's DAG file itself
  * (modules are cached per file version), so only plain data crosses the boundary: the
- * context data and resolved inputs in, the result, extra XComs and errors out. Log lines and
+ * context data and resolved inputs in; the result, extra XComs, log lines and errors out.
  * XCom pulls travel over a MessagePort.
  */
 import type { MessagePort } from 'node:worker_threads';
 import { importDagFile } from './dag-bag.ts';
 import { buildContext, errorToData, type ErrorData } from './task-context.ts';
-import { LogBuffer, installConsoleCapture, taskLogScope } from './task-log.ts';
+import { LogBuffer, installConsoleCapture, taskLogScope, type LogLine } from './task-log.ts';
 import { findJsonProblem } from './json-value.ts';
 import { XComSerializationError } from '../errors.ts';
 import type { ContextData } from '../authoring/context.ts';
@@ -21,9 +21,13 @@ export interface SyncTaskRequest {
   port: MessagePort;
 }
 
-export type SyncTaskResponse =
-  | { ok: true; result: unknown; pushes: [string, unknown][]; warnings: string[] }
-  | { ok: false; error: ErrorData; pushes: [string, unknown][]; warnings: string[] };
+interface SyncTaskTrail {
+  pushes: [string, unknown][];
+  warnings: string[];
+  logs: LogLine[];
+}
+
+export type SyncTaskResponse = SyncTaskTrail & ({ ok: true; result: unknown } | { ok: false; error: ErrorData });
 
 const modules = new Map<string, Promise<Dag[]>>();
 
@@ -32,10 +36,6 @@ export async function runSyncTask(req: SyncTaskRequest): Promise<SyncTaskRespons
   const pushes: [string, unknown][] = [];
   const warnings: string[] = [];
   const buffer = new LogBuffer();
-  const flushLogs = () => {
-    const lines = buffer.drain();
-    if (lines.length) req.port.postMessage({ type: 'logs', lines });
-  };
   const pending = new Map<number, (v: unknown) => void>();
   let seq = 0;
   req.port.on('message', (m: { type: string; id: number; value: unknown }) => {
@@ -71,11 +71,9 @@ export async function runSyncTask(req: SyncTaskRequest): Promise<SyncTaskRespons
       result = undefined;
       throw new XComSerializationError(op.dagId, op.taskId, problem.at, problem.what);
     }
-    flushLogs();
-    return { ok: true, result, pushes, warnings };
+    return { ok: true, result, pushes, warnings, logs: buffer.drain() };
   } catch (err) {
-    flushLogs();
-    return { ok: false, error: errorToData(err), pushes, warnings };
+    return { ok: false, error: errorToData(err), pushes, warnings, logs: buffer.drain() };
   } finally {
     req.port.close();
   }

@@ -106,9 +106,9 @@ async function runInThread(dag: Dag, data: ContextData, inputs: unknown, signal:
   pushes: [string, unknown][], xcomPull: (t: string, k: string, m: number) => Promise<unknown>, pool: SyncPool): Promise<Raw> {
   try {
     const res = await pool.run({
-      fileloc: dag.fileloc, fileVersion: dag.fileVersion, context: data, inputs, signal,
-      onLogs: (lines) => logs.lines.push(...lines), xcomPull,
+      fileloc: dag.fileloc, fileVersion: dag.fileVersion, context: data, inputs, signal, xcomPull,
     });
+    logs.lines.push(...res.logs);
     pushes.push(...res.pushes);
     for (const w of res.warnings) logs.write('warn', w);
     return res.ok ? { ok: true, result: res.result } : { ok: false, error: res.error };

@@ -22,7 +22,10 @@ async function probe(): Promise<boolean> {
 }
 
 export const pgAvailable = await probe();
-if (!pgAvailable) process.stderr.write(`PostgreSQL not reachable at ${ADMIN_URL}; PostgreSQL suites are skipped\n`);
+if (!pgAvailable) {
+  if (process.env.UPDRAFT_REQUIRE_PG) throw new Error(`PostgreSQL not reachable at ${ADMIN_URL}, and UPDRAFT_REQUIRE_PG is set`);
+  process.stderr.write(`PostgreSQL not reachable at ${ADMIN_URL}; PostgreSQL suites are skipped\n`);
+}
 
 export interface TestPg {
   url: string;

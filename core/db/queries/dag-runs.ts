@@ -99,9 +99,8 @@ export async function dagIdsWithQueuedRuns(ex: Executor): Promise<string[]> {
 }
 
 export async function getRun(ex: Executor, runId: string, dagId?: string) {
-  const rows = await ex.select().from(dagRuns)
-    .where(dagId ? and(eq(dagRuns.runId, runId), eq(dagRuns.dagId, dagId)) : eq(dagRuns.runId, runId)).limit(2);
-  return rows;
+  return ex.select().from(dagRuns)
+    .where(dagId ? and(eq(dagRuns.runId, runId), eq(dagRuns.dagId, dagId)) : eq(dagRuns.runId, runId)).orderBy(asc(dagRuns.dagId));
 }
 
 export async function getRunByPk(ex: Executor, runPk: number) {

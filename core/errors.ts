@@ -78,3 +78,24 @@ export class XComSerializationError extends TaskFailure {
 
 /** A worker disappeared while running the task. */
 export class ZombieTaskError extends TaskFailure {}
+
+/** A trigger row names a class the registry does not know. */
+export class UnknownTriggerError extends TaskFailure {
+  override readonly retryable = false;
+  constructor(readonly triggerName: string, known: string[]) {
+    super(`unknown trigger "${triggerName}"; registered triggers: ${known.join(', ') || '(none)'}. Register the class with registerTrigger() in a module the DAG file imports.`);
+  }
+}
+
+export class InvalidTriggerKwargsError extends TaskFailure {
+  override readonly retryable = false;
+  constructor(readonly triggerName: string, detail: string) {
+    super(`trigger "${triggerName}" has invalid kwargs: ${detail}`);
+  }
+}
+
+/** The trigger a task waited on raised, or ended without an event. */
+export class TaskDeferralError extends TaskFailure {}
+
+/** The task's deferral timed out (its own timeout, or its executionTimeout across deferrals). */
+export class TaskDeferralTimeout extends TaskFailure {}

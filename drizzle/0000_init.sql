@@ -121,8 +121,10 @@ CREATE TABLE "triggers" (
 	"id" bigserial PRIMARY KEY NOT NULL,
 	"name" text NOT NULL,
 	"kwargs" text NOT NULL,
+	"hash" text NOT NULL,
 	"created_date" timestamp with time zone NOT NULL,
-	"triggerer_id" text
+	"triggerer_id" text,
+	"claimed_at" timestamp with time zone
 );
 --> statement-breakpoint
 CREATE TABLE "variables" (
@@ -152,4 +154,7 @@ CREATE INDEX "tih_ti" ON "task_instance_history" USING btree ("ti_id","try_numbe
 CREATE UNIQUE INDEX "ti_run_task_map" ON "task_instances" USING btree ("run_pk","task_id","map_index");--> statement-breakpoint
 CREATE INDEX "ti_state_priority" ON "task_instances" USING btree ("state","queue","priority_weight","scheduled_at");--> statement-breakpoint
 CREATE INDEX "ti_worker" ON "task_instances" USING btree ("worker_id");--> statement-breakpoint
-CREATE INDEX "ti_run_state" ON "task_instances" USING btree ("run_pk","state");
+CREATE INDEX "ti_run_state" ON "task_instances" USING btree ("run_pk","state");--> statement-breakpoint
+CREATE INDEX "ti_trigger" ON "task_instances" USING btree ("trigger_id");--> statement-breakpoint
+CREATE UNIQUE INDEX "triggers_hash" ON "triggers" USING btree ("hash");--> statement-breakpoint
+CREATE INDEX "triggers_triggerer" ON "triggers" USING btree ("triggerer_id");

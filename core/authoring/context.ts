@@ -2,6 +2,7 @@
  * What every task receives at run time. The shape is the same for async tasks on the worker's
  * loop and for sync tasks in a worker thread; only plain data crosses into threads.
  */
+import type { DeferOptions } from './deferral.ts';
 
 export interface TaskLogger {
   info(message: string, ...args: unknown[]): void;
@@ -39,6 +40,12 @@ export interface Context<P = Record<string, unknown>> {
   /** Aborted on executionTimeout or when the task is killed; pass it to fetch, timers, etc. */
   readonly signal: AbortSignal;
   readonly log: TaskLogger;
+  /** Defer (function tasks): the task runs again from the start with `event` set. */
+  defer(options: DeferOptions): never;
+  /** The trigger event this try resumed with, if it resumed from a deferral. */
+  readonly event: unknown;
+  /** Extra kwargs given to `defer`, when resumed. */
+  readonly resumeKwargs: Record<string, unknown>;
 }
 
 /** The plain-data part of a context, which is all that crosses a thread boundary. */
@@ -53,4 +60,6 @@ export interface ContextData {
   dataIntervalEnd: string | null;
   params: Record<string, unknown>;
   conf: Record<string, unknown>;
+  event?: unknown;
+  resumeKwargs?: Record<string, unknown>;
 }

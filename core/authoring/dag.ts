@@ -12,14 +12,15 @@ import { findXComArgs } from './function-task.ts';
 import type { TriggerRule } from './trigger-rules.ts';
 
 const DAG_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$/;
-const dateLike = z.union([z.date(), z.string().transform((s, ctx) => {
-  const d = new Date(s);
+const dateLike = z.union([z.date(), z.string()]).transform((v, ctx) => {
+  if (v instanceof Date) return v;
+  const d = new Date(v);
   if (Number.isNaN(d.getTime())) {
-    ctx.addIssue({ code: 'custom', message: `"${s}" is not a date; use an ISO 8601 string such as "2024-01-01T00:00:00Z"` });
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a date; use an ISO 8601 string such as "2024-01-01T00:00:00Z"` });
     return z.NEVER;
   }
   return d;
-})]);
+});
 
 const dagOptionsSchema = z.object({
   dagId: z.string().regex(DAG_ID, 'DAG ids use letters, digits, "_", "-" and "."'),

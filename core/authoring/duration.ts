@@ -19,16 +19,14 @@ export function parseDuration(input: string): number | null {
   return consumed === trimmed.length ? total : null;
 }
 
-export const durationSchema = z.union([
-  z.number().nonnegative(),
-  z.string().transform((s, ctx) => {
-    const ms = parseDuration(s);
-    if (ms === null) {
-      ctx.addIssue({ code: 'custom', message: `"${s}" is not a duration; use milliseconds or a string like "30s", "5m", "1h30m"` });
-      return z.NEVER;
-    }
-    return ms;
-  }),
-]);
+export const durationSchema = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const ms = parseDuration(v);
+  if (ms === null) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration; use milliseconds or a string like "30s", "5m", "1h30m"` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 export type Duration = number | string;

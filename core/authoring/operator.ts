@@ -10,6 +10,8 @@ import type { Context } from './context.ts';
 import { durationSchema, type Duration } from './duration.ts';
 import { DEFAULT_RETRY_DELAY_MS } from './retry.ts';
 import { TriggerRule, TRIGGER_RULES } from './trigger-rules.ts';
+import { TaskDeferred, type DeferOptions } from './deferral.ts';
+import type { BaseTrigger } from '../triggers/base-trigger.ts';
 
 export const ExecutionMode = { SYNC: 'sync', ASYNC: 'async' } as const;
 export type ExecutionMode = (typeof ExecutionMode)[keyof typeof ExecutionMode];
@@ -125,6 +127,28 @@ export abstract class BaseOperator {
 
   output<T = unknown>(key = 'return_value'): XComArg<T> {
     return new XComArg<T>(this, key);
+  }
+
+  /** Suspend this task until `trigger` fires; it resumes in `method` on a fresh instance. */
+  defer(options: DeferOptions): never {
+    throw new TaskDeferred(options);
+  }
+
+  /**
+   * Called on resume when the trigger failed or timed out (`error` is a TaskDeferralError or
+   * TaskDeferralTimeout). The default rethrows, so the retry policy applies; sensors with
+   * `softFail` skip instead.
+   */
+  onDeferralFailure(_context: Context, error: Error): unknown {
+    throw error;
+  }
+
+  /**
+   * Start from trigger: return a trigger here and the TI is deferred by the scheduler without
+   * ever reaching a worker. Only static arguments can go into it (it runs at scheduling time).
+   */
+  startTrigger(): { trigger: BaseTrigger<any>; method?: string; kwargs?: Record<string, unknown>; timeout?: Duration | null } | null {
+    return null;
   }
 }
 

@@ -84,6 +84,7 @@ export const taskInstances = pgTable('task_instances', {
   index('ti_state_priority').on(t.state, t.queue, t.priorityWeight, t.scheduledAt),
   index('ti_worker').on(t.workerId),
   index('ti_run_state').on(t.runPk, t.state),
+  index('ti_trigger').on(t.triggerId),
 ]);
 
 /** Every finished try, kept after the live row moves on. */
@@ -116,10 +117,17 @@ export const xcom = pgTable('xcom', {
 export const triggers = pgTable('triggers', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
   name: text('name').notNull(),
+  /** JSON, or AES-256-GCM sealed JSON when UPDRAFT_SECRET_KEY is set. */
   kwargs: text('kwargs').notNull(),
+  /** Identity of (name, kwargs): identical waiting triggers share one row and one run. */
+  hash: text('hash').notNull(),
   createdDate: ts('created_date').notNull(),
   triggererId: text('triggerer_id'),
-});
+  claimedAt: ts('claimed_at'),
+}, (t) => [
+  uniqueIndex('triggers_hash').on(t.hash),
+  index('triggers_triggerer').on(t.triggererId),
+]);
 
 export const pools = pgTable('pools', {
   name: text('name').primaryKey(),

@@ -10,6 +10,7 @@ import { Dag } from '../authoring/dag.ts';
 import { UnknownDagError } from '../errors.ts';
 
 const DAG_FILE = /\.(ts|mts|js|mjs)$/;
+const DUPLICATE_MARK = 'is already defined in';
 
 export interface DagBagSnapshot {
   dags: Map<string, Dag>;
@@ -48,6 +49,12 @@ export class DagBag {
       await this.importFile(file, versionOf(mtime));
       changed = true;
     }
+    // A file that failed only because another file held its DAG id may load now.
+    if (changed) {
+      for (const file of [...this.errors.keys()]) {
+        if (this.errors.get(file)?.includes(DUPLICATE_MARK)) await this.importFile(file, versionOf(this.mtimes.get(file)!));
+      }
+    }
     return changed;
   }
 
@@ -71,14 +78,14 @@ export class DagBag {
       for (const d of found) {
         const other = this.dags.get(d.dagId);
         if (other && other.fileloc !== file) {
-          throw new Error(`DAG id "${d.dagId}" is already defined in ${path.relative(this.folder, other.fileloc)}; DAG ids must be unique`);
+          throw new Error(`DAG id "${d.dagId}" ${DUPLICATE_MARK} ${path.relative(this.folder, other.fileloc)}; DAG ids must be unique`);
         }
       }
       for (const d of found) this.dags.set(d.dagId, d);
       this.fileDags.set(file, found.map((d) => d.dagId));
       this.errors.delete(file);
     } catch (err) {
-      this.errors.set(file, oneLine(err));
+      this.errors.set(file, oneLine(err, file));
     }
   }
 }
@@ -119,11 +126,22 @@ function listDagFiles(folder: string): Map<string, number> {
 }
 
 /** The first line of an error, plus where it came from when a stack points into a DAG file. */
-export function oneLine(err: unknown): string {
+export function oneLine(err: unknown, file?: string): string {
   if (!(err instanceof Error)) return String(err);
+  const where = file ? locate(err, file) : '';
   // eslint-disable-next-line no-control-regex
   const lines = err.message.replace(/\x1b\[[0-9;]*m/g, '').split('\n').map((l) => l.trim()).filter(Boolean);
   // Compilers often say "Transform failed with 1 error:" first and the real reason next.
   const text = lines[0]?.endsWith(':') && lines[1] ? `${lines[0]} ${lines[1]}` : (lines[0] ?? '');
-  return `${err.name === 'Error' ? '' : `${err.name}: `}${text}`;
+  return `${err.name === 'Error' ? '' : `${err.name}: `}${text}${where}`;
+}
+
+/** " (file.ts:4:45)" from the first stack frame inside `file`, if there is one. */
+function locate(err: Error, file: string): string {
+  const base = path.basename(file);
+  for (const line of (err.stack ?? '').split('\n').slice(1)) {
+    const m = line.match(/([^\s(]+?)(?:\?v=\d+)?:(\d+):(\d+)\)?\s*$/);
+    if (m && (m[1].endsWith(file) || m[1].endsWith(`/${base}`))) return ` (${base}:${m[2]}:${m[3]})`;
+  }
+  return '';
 }

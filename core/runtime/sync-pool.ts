@@ -9,12 +9,15 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { ContextData } from '../authoring/context.ts';
 import type { SyncTaskResponse } from './sync-thread-impl.ts';
+import type { DeferralFailure } from './invoke.ts';
 
 export interface SyncRunOptions {
   fileloc: string;
   fileVersion: string;
   context: ContextData;
   inputs: unknown;
+  nextMethod: string | null;
+  failure: DeferralFailure | null;
   signal: AbortSignal;
   xcomPull(taskId: string, key: string, mapIndex: number): Promise<unknown>;
 }
@@ -43,7 +46,7 @@ export class SyncPool {
     });
     try {
       return await this.pool.run(
-        { fileloc: opts.fileloc, fileVersion: opts.fileVersion, context: opts.context, inputs: opts.inputs, port: port2 },
+        { fileloc: opts.fileloc, fileVersion: opts.fileVersion, context: opts.context, inputs: opts.inputs, nextMethod: opts.nextMethod, failure: opts.failure, port: port2 },
         { signal: opts.signal, transferList: [port2] },
       );
     } finally {

@@ -10,6 +10,7 @@ import { buildContext, errorToData, type ErrorData } from './task-context.ts';
 import { LogBuffer, installConsoleCapture, taskLogScope, type LogLine } from './task-log.ts';
 import { findJsonProblem } from './json-value.ts';
 import { XComSerializationError } from '../errors.ts';
+import { invokeOperator, deferralRequest, isTaskDeferred, type DeferralFailure, type DeferralRequest } from './invoke.ts';
 import type { ContextData } from '../authoring/context.ts';
 import type { Dag } from '../authoring/dag.ts';
 
@@ -18,6 +19,8 @@ export interface SyncTaskRequest {
   fileVersion: string;
   context: ContextData;
   inputs: unknown;
+  nextMethod: string | null;
+  failure: DeferralFailure | null;
   port: MessagePort;
 }
 
@@ -27,7 +30,10 @@ interface SyncTaskTrail {
   logs: LogLine[];
 }
 
-export type SyncTaskResponse = SyncTaskTrail & ({ ok: true; result: unknown } | { ok: false; error: ErrorData });
+export type SyncTaskResponse = SyncTaskTrail & (
+  | { ok: true; result: unknown }
+  | { ok: false; error: ErrorData }
+  | { ok: false; deferred: DeferralRequest });
 
 const modules = new Map<string, Promise<Dag[]>>();
 
@@ -59,7 +65,7 @@ export async function runSyncTask(req: SyncTaskRequest): Promise<SyncTaskRespons
       }),
     });
     let result: unknown = await taskLogScope.run(buffer, async () => {
-      const r = op.run(context, req.inputs);
+      const r = invokeOperator(op, context, req.inputs, req.nextMethod, req.failure);
       if (r && typeof (r as PromiseLike<unknown>).then === 'function') {
         warnings.push(`task "${op.taskId}" returned a promise from a sync callable; it ran in a worker thread. Declare it async (or mode: 'async') to run on the worker's event loop.`);
         return await r;
@@ -73,6 +79,13 @@ export async function runSyncTask(req: SyncTaskRequest): Promise<SyncTaskRespons
     }
     return { ok: true, result, pushes, warnings, logs: buffer.drain() };
   } catch (err) {
+    if (isTaskDeferred(err)) {
+      try {
+        return { ok: false, deferred: deferralRequest(err), pushes, warnings, logs: buffer.drain() };
+      } catch (invalid) {
+        return { ok: false, error: errorToData(invalid), pushes, warnings, logs: buffer.drain() };
+      }
+    }
     return { ok: false, error: errorToData(err), pushes, warnings, logs: buffer.drain() };
   } finally {
     req.port.close();

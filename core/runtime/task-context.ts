@@ -3,6 +3,7 @@
  * the event-loop path and the thread path, so both see exactly the same shape.
  */
 import type { Context, ContextData, TaskLogger } from '../authoring/context.ts';
+import { TaskDeferred } from '../authoring/deferral.ts';
 
 export interface ContextHooks {
   signal: AbortSignal;
@@ -26,6 +27,11 @@ export function buildContext(data: ContextData, hooks: ContextHooks): Context {
     conf: data.conf,
     signal: hooks.signal,
     log: hooks.log,
+    event: data.event,
+    resumeKwargs: data.resumeKwargs ?? {},
+    defer: (options) => {
+      throw new TaskDeferred(options);
+    },
     ti: {
       dagId: data.dagId,
       runId: data.runId,

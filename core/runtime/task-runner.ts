@@ -1,7 +1,8 @@
 /**
  * Runs one claimed TI to an outcome: resolves its inputs from XCom, builds its context, runs
- * it on the event loop (async) or in the thread pool (sync) under its executionTimeout, and
- * turns the result or error into the next state (success, skipped, up_for_retry or failed).
+ * it on the event loop (async) or in the thread pool (sync) under what is left of its
+ * executionTimeout, and turns the result into the next state: success, skipped, deferred,
+ * up_for_retry or failed. A resumed TI gets its trigger event (or its failure) instead.
  */
 import type { Dag } from '../authoring/dag.ts';
 import type { BaseOperator } from '../authoring/operator.ts';
@@ -11,11 +12,13 @@ import { retryDelayMs, shouldRetry } from '../authoring/retry.ts';
 import type { Database } from '../db/client.ts';
 import type { ClaimedTi } from '../db/queries/task-instances.ts';
 import { readXComs, readXCom, xcomKey } from '../db/queries/xcom.ts';
+import { EVENT_XCOM_KEY } from '../db/queries/trigger-events.ts';
 import { TaskTimeoutError, XComSerializationError } from '../errors.ts';
 import { findJsonProblem } from './json-value.ts';
 import { buildContext, errorToData, type ErrorData } from './task-context.ts';
 import { LogBuffer, taskLogScope, type LogLine } from './task-log.ts';
 import type { SyncPool } from './sync-pool.ts';
+import { deferralRequest, invokeOperator, isTaskDeferred, type DeferralFailure, type DeferralRequest } from './invoke.ts';
 import { TaskState } from './states.ts';
 
 export interface RunInfo {
@@ -34,6 +37,7 @@ export interface TaskOutcome {
   error: string | null;
   endDate: Date;
   nextRetryAt: Date | null;
+  deferral: (DeferralRequest & { triggerTimeout: Date | null }) | null;
 }
 
 export interface RunnerEnv {
@@ -41,7 +45,16 @@ export interface RunnerEnv {
   syncPool: SyncPool;
 }
 
-type Raw = { ok: true; result: unknown } | { ok: false; error: ErrorData };
+/** What `next_kwargs` holds for a deferred TI; the triggerer adds `event` or `failure`. */
+export interface NextKwargs {
+  kwargs?: Record<string, unknown>;
+  event?: unknown;
+  failure?: DeferralFailure;
+}
+
+const EVENT_REF = '__xcom_ref__';
+
+type Raw = { ok: true; result: unknown } | { ok: false; error: ErrorData } | { ok: false; deferred: DeferralRequest };
 
 export async function executeTi(ti: ClaimedTi, run: RunInfo, dag: Dag, env: RunnerEnv): Promise<TaskOutcome> {
   const logs = new LogBuffer();
@@ -62,25 +75,31 @@ async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: D
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<Raw>((resolve) => {
     if (timeoutMs === null) return;
+    // The budget covers the whole try, across deferrals: start_date is the try's first start.
+    const left = Math.max(0, ti.startDate.getTime() + timeoutMs - Date.now());
     timer = setTimeout(() => {
       const err = new TaskTimeoutError(ti.dagId, ti.taskId, timeoutMs);
       controller.abort(err);
       resolve({ ok: false, error: errorToData(err) });
-    }, timeoutMs);
+    }, left);
   });
   try {
-    const inputs = await resolveInputs(op, ti, env.database);
+    const next = (ti.nextKwargs ?? {}) as NextKwargs;
     const data: ContextData = {
       dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId, mapIndex: ti.mapIndex, tryNumber: ti.tryNumber,
       logicalDate: run.logicalDate.toISOString(),
       dataIntervalStart: run.dataIntervalStart?.toISOString() ?? null,
       dataIntervalEnd: run.dataIntervalEnd?.toISOString() ?? null,
       params: dag.parseConf(run.conf), conf: run.conf,
+      event: await resolveEvent(next.event, ti, env.database),
+      resumeKwargs: next.kwargs ?? {},
     };
+    const inputs = await resolveInputs(op, ti, env.database);
+    const failure = next.failure ?? null;
     const xcomPull = (taskId: string, key: string, mapIndex: number) => readXCom(env.database.db, ti.runPk, taskId, key, mapIndex);
     const work: Promise<Raw> = op.mode === 'async'
-      ? runOnLoop(op, data, inputs, controller.signal, logs, pushes, xcomPull)
-      : runInThread(dag, data, inputs, controller.signal, logs, pushes, xcomPull, env.syncPool);
+      ? runOnLoop(op, ti, data, inputs, failure, controller.signal, logs, pushes, xcomPull)
+      : runInThread(dag, ti, data, inputs, failure, controller.signal, logs, pushes, xcomPull, env.syncPool);
     return await Promise.race([work, timedOut]);
   } catch (err) {
     return { ok: false, error: errorToData(err) };
@@ -89,29 +108,37 @@ async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: D
   }
 }
 
-async function runOnLoop(op: BaseOperator, data: ContextData, inputs: unknown, signal: AbortSignal, logs: LogBuffer,
-  pushes: [string, unknown][], xcomPull: (t: string, k: string, m: number) => Promise<unknown>): Promise<Raw> {
+async function runOnLoop(op: BaseOperator, ti: ClaimedTi, data: ContextData, inputs: unknown, failure: DeferralFailure | null, signal: AbortSignal,
+  logs: LogBuffer, pushes: [string, unknown][], xcomPull: (t: string, k: string, m: number) => Promise<unknown>): Promise<Raw> {
   const context = buildContext(data, { signal, log: logs.logger(), xcomPush: (k, v) => pushes.push([k, v]), xcomPull });
   try {
-    const result = await taskLogScope.run(logs, () => op.run(context, inputs));
+    const result = await taskLogScope.run(logs, () => invokeOperator(op, context, inputs, ti.nextMethod, failure));
     const problem = findJsonProblem(result);
     if (problem) throw new XComSerializationError(op.dagId, op.taskId, problem.at, problem.what);
     return { ok: true, result };
   } catch (err) {
+    if (isTaskDeferred(err)) {
+      try {
+        return { ok: false, deferred: deferralRequest(err) };
+      } catch (invalid) {
+        return { ok: false, error: errorToData(invalid) };
+      }
+    }
     return { ok: false, error: errorToData(err) };
   }
 }
 
-async function runInThread(dag: Dag, data: ContextData, inputs: unknown, signal: AbortSignal, logs: LogBuffer,
-  pushes: [string, unknown][], xcomPull: (t: string, k: string, m: number) => Promise<unknown>, pool: SyncPool): Promise<Raw> {
+async function runInThread(dag: Dag, ti: ClaimedTi, data: ContextData, inputs: unknown, failure: DeferralFailure | null, signal: AbortSignal,
+  logs: LogBuffer, pushes: [string, unknown][], xcomPull: (t: string, k: string, m: number) => Promise<unknown>, pool: SyncPool): Promise<Raw> {
   try {
     const res = await pool.run({
-      fileloc: dag.fileloc, fileVersion: dag.fileVersion, context: data, inputs, signal, xcomPull,
+      fileloc: dag.fileloc, fileVersion: dag.fileVersion, context: data, inputs, signal, xcomPull, nextMethod: ti.nextMethod, failure,
     });
     logs.lines.push(...res.logs);
     pushes.push(...res.pushes);
     for (const w of res.warnings) logs.write('warn', w);
-    return res.ok ? { ok: true, result: res.result } : { ok: false, error: res.error };
+    if (res.ok) return { ok: true, result: res.result };
+    return 'deferred' in res ? { ok: false, deferred: res.deferred } : { ok: false, error: res.error };
   } catch (err) {
     // An aborted run means the thread was terminated; the timeout path already resolved.
     return { ok: false, error: errorToData(signal.aborted ? signal.reason : err) };
@@ -126,10 +153,27 @@ async function resolveInputs(op: BaseOperator, ti: ClaimedTi, database: Database
   return resolveXComArgs(raw, (r) => values.get(xcomKey(r.operator.taskId, r.key)) ?? null);
 }
 
+async function resolveEvent(event: unknown, ti: ClaimedTi, database: Database): Promise<unknown> {
+  if (event && typeof event === 'object' && EVENT_REF in event) {
+    return readXCom(database.db, ti.runPk, ti.taskId, EVENT_XCOM_KEY, ti.mapIndex);
+  }
+  return event;
+}
+
 function toOutcome(ti: ClaimedTi, op: BaseOperator | undefined, run: RunInfo, raw: Raw, logs: LogBuffer, pushes: [string, unknown][]): TaskOutcome {
   const endDate = new Date();
-  const base = { ti, pushes, endDate, nextRetryAt: null as Date | null, result: undefined as unknown };
+  const base = { ti, pushes, endDate, nextRetryAt: null as Date | null, result: undefined as unknown, deferral: null };
   if (raw.ok) return { ...base, result: raw.result, state: TaskState.SUCCESS, error: null, logs: logs.drain() };
+  if ('deferred' in raw) {
+    const d = raw.deferred;
+    const limits = [
+      d.timeoutMs === null ? null : endDate.getTime() + d.timeoutMs,
+      op?.options.executionTimeout == null ? null : ti.startDate.getTime() + op.options.executionTimeout,
+    ].filter((x): x is number => x !== null);
+    const triggerTimeout = limits.length ? new Date(Math.min(...limits)) : null;
+    logs.write('info', `deferred on trigger ${d.trigger.name}; resumes in ${d.method}${triggerTimeout ? `, times out at ${triggerTimeout.toISOString()}` : ''}`);
+    return { ...base, state: TaskState.DEFERRED, error: null, logs: logs.drain(), deferral: { ...d, triggerTimeout } };
+  }
   const e = raw.error;
   if (e.skip) {
     logs.write('info', `skipped: ${e.message}`);

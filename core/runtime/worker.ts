@@ -13,6 +13,8 @@ import { writeXComs, type XComWrite } from '../db/queries/xcom.ts';
 import { writeLogs, type LogWrite } from '../db/queries/logs.ts';
 import { finishRunIfDone } from '../db/queries/dag-runs.ts';
 import { registerJob, heartbeatJob, endJob } from '../db/queries/jobs.ts';
+import { upsertTrigger } from '../db/queries/triggers.ts';
+import { KwargsCodec } from '../triggers/secrets.ts';
 import type { DagBag } from './dag-bag.ts';
 import { evaluateRun } from './dependencies.ts';
 import { executeTi, type RunInfo, type TaskOutcome } from './task-runner.ts';
@@ -28,6 +30,8 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** Threads for sync tasks; defaults to min(slots, cores, at least 2). */
   syncThreads?: number;
+  /** Seals trigger kwargs at rest; defaults to UPDRAFT_SECRET_KEY from the environment. */
+  codec?: KwargsCodec;
   log?: (message: string) => void;
 }
 
@@ -38,6 +42,7 @@ export class Worker {
   private readonly outcomes: TaskOutcome[] = [];
   private readonly runCache = new Map<number, RunInfo>();
   private readonly syncPool: SyncPool;
+  private readonly codec: KwargsCodec;
   private claiming = false;
   private claimAgain = false;
   private flushing: Promise<void> | null = null;
@@ -52,6 +57,7 @@ export class Worker {
     this.slots = opts.slots ?? 16;
     this.queues = opts.queues ?? ['default'];
     this.syncPool = new SyncPool(opts.syncThreads ?? Math.max(2, Math.min(this.slots, 4)));
+    this.codec = opts.codec ?? KwargsCodec.fromEnv();
   }
 
   static async create(opts: WorkerOptions): Promise<Worker> {
@@ -113,7 +119,7 @@ export class Worker {
         outcome = await executeTi(ti, this.runCache.get(ti.runPk)!, dag, { database: this.opts.database, syncPool: this.syncPool });
       } catch (err) {
         outcome = {
-          ti, state: TaskState.FAILED, result: undefined, pushes: [], endDate: new Date(), nextRetryAt: null,
+          ti, state: TaskState.FAILED, result: undefined, pushes: [], endDate: new Date(), nextRetryAt: null, deferral: null,
           error: `${(err as Error).name}: ${(err as Error).message}`,
           logs: [{ ts: new Date(), level: 'error', message: (err as Error).stack ?? String(err) }],
         };
@@ -157,13 +163,29 @@ export class Worker {
 
   private async writeBatch(tx: Tx, batch: TaskOutcome[]): Promise<boolean> {
     const { database } = this.opts;
-    const applied = await finishTis(tx, database, this.id, batch.map((o) => ({
-      id: o.ti.id, tryNumber: o.ti.tryNumber, state: o.state, endDate: o.endDate,
-      duration: (o.endDate.getTime() - o.ti.startDate.getTime()) / 1000, error: o.error, nextRetryAt: o.nextRetryAt,
-    })));
+    // Deferrals first: insert (or join an identical waiting) trigger, then park the TI on it.
+    const triggerIds = new Map<number, number>();
+    for (const o of batch) {
+      if (!o.deferral) continue;
+      const { name, kwargs } = o.deferral.trigger;
+      triggerIds.set(o.ti.id, await upsertTrigger(tx, name, this.codec.seal(kwargs), this.codec.hash(name, kwargs)));
+    }
+    const applied = await finishTis(tx, database, this.id, batch.map((o) => {
+      const d = o.deferral;
+      const finished = o.state !== TaskState.DEFERRED;
+      return {
+        id: o.ti.id, tryNumber: o.ti.tryNumber, state: o.state, error: o.error, nextRetryAt: o.nextRetryAt,
+        endDate: finished ? o.endDate : null,
+        duration: finished ? (o.endDate.getTime() - o.ti.startDate.getTime()) / 1000 : null,
+        triggerId: triggerIds.get(o.ti.id) ?? null,
+        nextMethod: d?.method ?? null,
+        nextKwargs: d ? { kwargs: d.kwargs } : null,
+        triggerTimeout: d?.triggerTimeout ?? null,
+      };
+    }));
     const done = batch.filter((o) => applied.has(o.ti.id));
     if (!done.length) return false;
-    await recordHistory(tx, done.map((o) => o.ti.id));
+    await recordHistory(tx, done.filter((o) => o.state !== TaskState.DEFERRED).map((o) => o.ti.id));
 
     const retried = done.filter((o) => o.ti.tryNumber > 1);
     if (retried.length) {
@@ -184,7 +206,12 @@ export class Worker {
     let scheduled = 0;
     let wakeScheduler = false;
     const byRun = new Map<number, TaskOutcome[]>();
+    const deferredTriggers = new Set<number>();
     for (const o of done) {
+      if (o.state === TaskState.DEFERRED) {
+        deferredTriggers.add(triggerIds.get(o.ti.id)!);
+        continue;
+      }
       if (o.state === TaskState.UP_FOR_RETRY) {
         wakeScheduler = true;
         continue;
@@ -205,6 +232,7 @@ export class Worker {
     }
     if (scheduled) await notify(tx, Channel.WORKER);
     if (wakeScheduler) await notify(tx, Channel.SCHEDULER);
+    if (deferredTriggers.size) await notify(tx, Channel.TRIGGERER, [...deferredTriggers].join(','));
     return scheduled > 0;
   }
 

@@ -5,3 +5,5 @@ export * as taskInstances from './task-instances.ts';
 export * as xcom from './xcom.ts';
 export * as logs from './logs.ts';
 export * as jobs from './jobs.ts';
+export * as triggers from './triggers.ts';
+export * as triggerEvents from './trigger-events.ts';

@@ -33,8 +33,10 @@ export async function claimScheduled(database: Database, workerId: string, queue
       for update skip locked
     )
     update task_instances t
-    set state = ${TaskState.RUNNING}, try_number = t.try_number + 1, worker_id = ${workerId},
-        heartbeat_at = now(), start_date = now(), end_date = null, duration = null, error = null
+    set state = ${TaskState.RUNNING}, worker_id = ${workerId}, heartbeat_at = now(), end_date = null, duration = null, error = null,
+        -- A resume continues the same try: executionTimeout counts from the try's first start.
+        try_number = case when t.next_method is null then t.try_number + 1 else t.try_number end,
+        start_date = case when t.next_method is null then now() else coalesce(t.start_date, now()) end
     from c where t.id = c.id
     returning t.id, t.run_pk, t.dag_id, t.run_id, t.task_id, t.map_index, t.try_number, t.max_tries, t.start_date, t.next_method, t.next_kwargs`);
   return rows.map((r) => ({
@@ -56,21 +58,30 @@ export interface TiFinish {
   id: number;
   tryNumber: number;
   state: TaskState;
-  endDate: Date;
-  duration: number;
+  endDate: Date | null;
+  duration: number | null;
   error: string | null;
   nextRetryAt: Date | null;
+  /** Set when the TI defers. */
+  triggerId?: number | null;
+  nextMethod?: string | null;
+  nextKwargs?: unknown;
+  triggerTimeout?: Date | null;
 }
 
 /** Apply finishes for TIs this worker still owns; returns the ids that applied. */
 export async function finishTis(ex: Executor, database: Database, workerId: string, items: TiFinish[]): Promise<Set<number>> {
   if (!items.length) return new Set();
-  const values = sql.join(items.map((i) => sql`(${i.id}::bigint, ${i.tryNumber}::int, ${i.state}::text, ${i.endDate.toISOString()}::timestamptz, ${i.duration}::float8, ${i.error}::text, ${i.nextRetryAt?.toISOString() ?? null}::timestamptz)`), sql`, `);
+  const iso = (d: Date | null | undefined) => d?.toISOString() ?? null;
+  const values = sql.join(items.map((i) => sql`(${i.id}::bigint, ${i.tryNumber}::int, ${i.state}::text, ${iso(i.endDate)}::timestamptz,
+    ${i.duration}::float8, ${i.error}::text, ${iso(i.nextRetryAt)}::timestamptz, ${i.triggerId ?? null}::bigint, ${i.nextMethod ?? null}::text,
+    ${i.nextKwargs === undefined || i.nextKwargs === null ? null : JSON.stringify(i.nextKwargs)}::jsonb, ${iso(i.triggerTimeout)}::timestamptz)`), sql`, `);
   const rows = await database.rows<{ id: string | number }>(sql`
     update task_instances t
     set state = v.state, end_date = v.end_date, duration = v.duration, error = v.error, next_retry_at = v.next_retry_at,
-        next_method = null, next_kwargs = null
-    from (values ${values}) as v(id, try_number, state, end_date, duration, error, next_retry_at)
+        trigger_id = v.trigger_id, next_method = v.next_method, next_kwargs = v.next_kwargs, trigger_timeout = v.trigger_timeout,
+        worker_id = case when v.state = ${TaskState.DEFERRED} then null else t.worker_id end
+    from (values ${values}) as v(id, try_number, state, end_date, duration, error, next_retry_at, trigger_id, next_method, next_kwargs, trigger_timeout)
     where t.id = v.id and t.state = ${TaskState.RUNNING} and t.worker_id = ${workerId} and t.try_number = v.try_number
     returning t.id`, ex);
   return new Set(rows.map((r) => Number(r.id)));

@@ -1,0 +1,100 @@
+/**
+ * Applying what triggers produce to the TIs waiting on them, in batches. Every update is
+ * conditional on `state = 'deferred' and trigger_id = <that trigger>`, so a duplicate event
+ * (two triggerers briefly running one trigger) changes nothing the second time.
+ */
+import { sql } from 'drizzle-orm';
+import type { Database, Executor } from '../client.ts';
+import { TaskState } from '../../runtime/states.ts';
+import { writeXComs, type XComWrite } from './xcom.ts';
+import { recordHistory } from './task-instances.ts';
+import { FAIL_METHOD } from '../../authoring/deferral.ts';
+
+export const EVENT_XCOM_KEY = '__trigger_event__';
+
+export type TriggerOutcome =
+  | { triggerId: number; kind: 'event'; payload: unknown }
+  | { triggerId: number; kind: 'success' | 'failed'; xcoms: Record<string, unknown>; error: string | null }
+  | { triggerId: number; kind: 'failure'; failure: { kind: 'timeout' | 'error'; message: string; retryable: boolean } };
+
+export interface AppliedTi {
+  id: number;
+  runPk: number;
+  taskId: string;
+  mapIndex: number;
+  triggerId: number;
+  state: string;
+}
+
+const mapRows = (rows: Record<string, unknown>[]): AppliedTi[] => rows.map((r) => ({
+  id: Number(r.id), runPk: Number(r.run_pk), taskId: String(r.task_id), mapIndex: Number(r.map_index),
+  triggerId: Number(r.trigger_id), state: String(r.state),
+}));
+
+/**
+ * Resume (or finish) the TIs waiting on each trigger. Payloads over `inlineLimit` bytes go to
+ * XCom and `next_kwargs.event` holds a reference. Returns the TIs that changed.
+ */
+export async function applyTriggerOutcomes(ex: Executor, database: Database, outcomes: TriggerOutcome[], inlineLimit: number): Promise<AppliedTi[]> {
+  const applied: AppliedTi[] = [];
+  const resumes = outcomes.filter((o) => o.kind === 'event' || o.kind === 'failure');
+  if (resumes.length) {
+    const large = new Map<number, unknown>();
+    const values = sql.join(resumes.map((o) => {
+      let patch: unknown;
+      if (o.kind === 'event') {
+        const text = JSON.stringify(o.payload ?? null);
+        if (Buffer.byteLength(text) > inlineLimit) {
+          large.set(o.triggerId, o.payload);
+          patch = { event: { __xcom_ref__: EVENT_XCOM_KEY } };
+        } else patch = { event: o.payload ?? null };
+      } else patch = { failure: o.failure };
+      return sql`(${o.triggerId}::bigint, ${o.kind === 'failure' ? FAIL_METHOD : null}::text, ${JSON.stringify(patch)}::jsonb)`;
+    }), sql`, `);
+    const rows = await database.rows<Record<string, unknown>>(sql`
+      update task_instances t
+      set state = ${TaskState.SCHEDULED}, scheduled_at = now(), trigger_id = null, trigger_timeout = null,
+          next_method = coalesce(v.fail_method, t.next_method),
+          next_kwargs = coalesce(t.next_kwargs, '{}'::jsonb) || v.patch
+      from (values ${values}) as v(trigger_id, fail_method, patch)
+      where t.trigger_id = v.trigger_id and t.state = ${TaskState.DEFERRED}
+      returning t.id, t.run_pk, t.task_id, t.map_index, v.trigger_id, t.state`, ex);
+    const tis = mapRows(rows);
+    applied.push(...tis);
+    const xcoms: XComWrite[] = tis.filter((t) => large.has(t.triggerId))
+      .map((t) => ({ runPk: t.runPk, taskId: t.taskId, mapIndex: t.mapIndex, key: EVENT_XCOM_KEY, value: large.get(t.triggerId) }));
+    await writeXComs(ex, xcoms);
+  }
+  const ends = outcomes.filter((o): o is Extract<TriggerOutcome, { kind: 'success' | 'failed' }> => o.kind === 'success' || o.kind === 'failed');
+  if (ends.length) {
+    const values = sql.join(ends.map((o) => sql`(${o.triggerId}::bigint, ${o.kind === 'success' ? TaskState.SUCCESS : TaskState.FAILED}::text, ${o.error}::text)`), sql`, `);
+    const rows = await database.rows<Record<string, unknown>>(sql`
+      update task_instances t
+      set state = v.state, end_date = now(), duration = extract(epoch from now() - t.start_date), error = v.error,
+          trigger_id = null, trigger_timeout = null, next_method = null, next_kwargs = null
+      from (values ${values}) as v(trigger_id, state, error)
+      where t.trigger_id = v.trigger_id and t.state = ${TaskState.DEFERRED}
+      returning t.id, t.run_pk, t.task_id, t.map_index, v.trigger_id, t.state`, ex);
+    const tis = mapRows(rows);
+    applied.push(...tis);
+    const byTrigger = new Map(ends.map((o) => [o.triggerId, o]));
+    const xcoms: XComWrite[] = [];
+    for (const t of tis) {
+      for (const [key, value] of Object.entries(byTrigger.get(t.triggerId)!.xcoms)) xcoms.push({ runPk: t.runPk, taskId: t.taskId, mapIndex: t.mapIndex, key, value });
+    }
+    await writeXComs(ex, xcoms);
+    await recordHistory(ex, tis.map((t) => t.id));
+  }
+  return applied;
+}
+
+/** Fail one TI's wait on its trigger (its own trigger_timeout passed). */
+export async function timeoutWaitingTi(ex: Executor, database: Database, tiId: number, triggerId: number, message: string): Promise<boolean> {
+  const patch = JSON.stringify({ failure: { kind: 'timeout', message, retryable: true } });
+  const rows = await database.rows<{ id: number }>(sql`
+    update task_instances set state = ${TaskState.SCHEDULED}, scheduled_at = now(), trigger_id = null, trigger_timeout = null,
+      next_method = ${FAIL_METHOD}, next_kwargs = coalesce(next_kwargs, '{}'::jsonb) || ${patch}::jsonb
+    where id = ${tiId} and trigger_id = ${triggerId} and state = ${TaskState.DEFERRED}
+    returning id`, ex);
+  return rows.length > 0;
+}

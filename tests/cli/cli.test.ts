@@ -1,0 +1,167 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI_FIXTURES = path.join(ROOT, 'tests/fixtures/authoring-cli');
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+let dataDir: string;
+
+/** Run `node bin/updraft.js ...args` with a clean environment: no DATABASE_URL, a throwaway data dir. */
+function updraft(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'DATABASE_URL' && !k.startsWith('UPDRAFT_')));
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/updraft.js', ...args], {
+      cwd: ROOT,
+      env: { ...base, UPDRAFT_DATA_DIR: dataDir, UPDRAFT_DAGS_FOLDER: 'dags', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
+  });
+}
+
+const lines = (text: string) => text.split('\n').filter((l) => l.length > 0);
+
+/** A user-caused failure: exit 1 and exactly one `updraft:` line on stderr, no stack trace. */
+function expectOneErrorLine(r: CliResult, message: RegExp): void {
+  expect(r.code, r.stderr).toBe(1);
+  expect(lines(r.stderr)).toHaveLength(1);
+  expect(r.stderr).toMatch(/^updraft: /);
+  expect(r.stderr.trimEnd()).toMatch(message);
+}
+
+beforeAll(() => {
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'updraft-cli-test-'));
+});
+
+afterAll(() => {
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('updraft command line', () => {
+  it('prints usage for --help', async () => {
+    const r = await updraft(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^usage: updraft <command>\n/);
+    expect(r.stdout).toContain('dags test <dagId> [--conf JSON] [--json]');
+  });
+
+  it('rejects an unknown command with one line', async () => {
+    expectOneErrorLine(await updraft(['frobnicate']), /^updraft: unknown command "frobnicate"; run `updraft --help`$/);
+  });
+
+  it('lists the example DAGs as JSON', async () => {
+    const r = await updraft(['dags', 'list', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { dags: { dagId: string; fileloc: string; tasks: number }[]; importErrors: unknown[] };
+    expect(out.importErrors).toEqual([]);
+    expect(out.dags.map((d) => [d.dagId, path.relative(ROOT, d.fileloc), d.tasks])).toEqual([
+      ['cron_catchup', 'dags/cron-catchup.ts', 2],
+      ['fanout', 'dags/fanout.ts', 7],
+      ['mixed_sync_async', 'dags/mixed-sync-async.ts', 102],
+      ['trigger_rules_retries', 'dags/trigger-rules-retries.ts', 9],
+    ]);
+  });
+
+  it('refuses to trigger an unknown DAG and names the known ones', async () => {
+    const r = await updraft(['dags', 'trigger', 'nope']);
+    expectOneErrorLine(r, /^updraft: unknown DAG "nope"; known DAGs: cron_catchup, fanout, mixed_sync_async, trigger_rules_retries$/);
+    expect(existsSync(path.join(dataDir, 'db'))).toBe(true);
+  });
+
+  it('rejects --conf that is not JSON', async () => {
+    const r = await updraft(['dags', 'test', 'fanout', '--conf', '{bad']);
+    expectOneErrorLine(r, /^updraft: --conf is not valid JSON \(.+\); pass an object such as --conf '\{"limit": 5\}'$/);
+    expect(r.stdout).toBe('');
+  });
+
+  it('lists import errors, one line per broken file', async () => {
+    const r = await updraft(['import-errors'], { UPDRAFT_DAGS_FOLDER: CLI_FIXTURES });
+    expect(r.code, r.stderr).toBe(0);
+    expect(lines(r.stdout)).toHaveLength(1);
+    expect(r.stdout).toMatch(new RegExp(`^${path.join(CLI_FIXTURES, 'broken.mjs').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: SyntaxError: `));
+  });
+
+  it('rejects a run conf that violates the params schema, naming the DAG and the param', async () => {
+    const r = await updraft(['dags', 'test', 'cli_params', '--conf', '{"limit": "many"}'], { UPDRAFT_DAGS_FOLDER: CLI_FIXTURES });
+    expectOneErrorLine(r, /^updraft: DAG "cli_params": run conf is invalid: limit: .+$/);
+  });
+
+  it('gives up on an unreachable database after a few retries, without a stack trace', async () => {
+    const r = await updraft(['runs', 'list'], { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/x' });
+    expect(r.code).not.toBe(0);
+    expect(r.ms).toBeLessThan(30_000);
+    const err = lines(r.stderr);
+    expect(err.every((l) => l.startsWith('updraft: '))).toBe(true);
+    expect(err.some((l) => / unreachable \(.+\); retry 1 of \d+ in /.test(l))).toBe(true);
+    expect(err.at(-1)).toMatch(/^updraft: cannot reach database postgres:\/\/postgres@127\.0\.0\.1:1\/x after \d+ attempt\(s\): .+ Is PostgreSQL running, and is DATABASE_URL right\?$/);
+    expect(r.stderr).not.toMatch(/^ {4}at /m);
+  });
+});
+
+describe('updraft dags test --json on the example DAGs', () => {
+  type TiRow = { taskId: string; mapIndex: number; state: string; tryNumber: number };
+  type RunJson = { dagId: string; runId: string; state: string; taskInstances: TiRow[] };
+
+  async function testDag(dagId: string): Promise<RunJson> {
+    const r = await updraft(['dags', 'test', dagId, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as RunJson;
+    expect(Object.keys(out).sort()).toEqual(['dagId', 'runId', 'state', 'taskInstances']);
+    expect(out).toMatchObject({ dagId, state: 'success' });
+    expect(out.runId).toMatch(/^manual__/);
+    for (const ti of out.taskInstances) {
+      expect(Object.keys(ti).sort()).toEqual(['mapIndex', 'state', 'taskId', 'tryNumber']);
+      expect(ti.mapIndex).toBe(-1);
+    }
+    return out;
+  }
+
+  const states = (out: RunJson) => Object.fromEntries(out.taskInstances.map((t) => [t.taskId, [t.state, t.tryNumber]]));
+  const allSucceededOnce = (ids: string[]) => Object.fromEntries(ids.map((id) => [id, ['success', 1]]));
+
+  it('fanout', async () => {
+    const ids = ['create_items', 'process_item', 'process_item__1', 'process_item__2', 'process_item__3', 'process_item__4', 'collect_results'];
+    expect(states(await testDag('fanout'))).toEqual(allSucceededOnce(ids));
+  });
+
+  it('mixed_sync_async', async () => {
+    const ids = ['crunch_numbers', 'fetch', ...Array.from({ length: 99 }, (_, i) => `fetch__${i + 1}`), 'report'];
+    expect(states(await testDag('mixed_sync_async'))).toEqual(allSucceededOnce(ids));
+  });
+
+  it('cron_catchup', async () => {
+    expect(states(await testDag('cron_catchup'))).toEqual(allSucceededOnce(['extract', 'load']));
+  });
+
+  it('trigger_rules_retries', async () => {
+    // The states the DAG file's header comment promises.
+    expect(states(await testDag('trigger_rules_retries'))).toEqual({
+      flaky: ['success', 2],
+      always_fails: ['failed', 1],
+      maybe_skip: ['skipped', 1],
+      on_success_path: ['upstream_failed', 0],
+      cleanup: ['success', 1],
+      alert: ['success', 1],
+      needs_no_skips: ['skipped', 0],
+      tolerant: ['success', 1],
+      final: ['success', 1],
+    });
+  });
+});

@@ -1,0 +1,33 @@
+/**
+ * Triggerer metrics in Prometheus text (prom-client), served on `--metrics-port`:
+ * triggers running, capacity left, events / failures / timeouts, loop lag, blocked-loop
+ * count by trigger name, and queue delay (trigger created → claimed).
+ */
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class TriggererMetrics {
+  readonly registry = new Registry();
+  readonly running = new Gauge({ name: 'updraft_triggers_running', help: 'Triggers running in this triggerer', registers: [this.registry] });
+  readonly capacityLeft = new Gauge({ name: 'updraft_triggerer_capacity_left', help: 'Free trigger slots', registers: [this.registry] });
+  readonly events = new Counter({ name: 'updraft_triggers_events_total', help: 'Trigger events applied', registers: [this.registry] });
+  readonly failures = new Counter({ name: 'updraft_triggers_failed_total', help: 'Triggers that raised or ended without an event', registers: [this.registry] });
+  readonly timeouts = new Counter({ name: 'updraft_triggers_timeouts_total', help: 'Task deferrals that timed out', registers: [this.registry] });
+  readonly blocked = new Counter({ name: 'updraft_triggers_blocked_main_thread_total', help: 'Times a trigger blocked the event loop past the threshold', labelNames: ['trigger'], registers: [this.registry] });
+  readonly loopLag = new Histogram({ name: 'updraft_triggerer_loop_lag_seconds', help: 'Event-loop lag', buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2], registers: [this.registry] });
+  readonly queueDelay = new Histogram({ name: 'updraft_trigger_queue_delay_seconds', help: 'Trigger created → claimed by a triggerer', buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
+
+  serve(port: number, host = '127.0.0.1'): Promise<Server> {
+    const server = createServer(async (req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end('try /metrics\n');
+        return;
+      }
+      res.writeHead(200, { 'content-type': this.registry.contentType }).end(await this.registry.metrics());
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve(server));
+    });
+  }
+}

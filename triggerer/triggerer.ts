@@ -1,0 +1,286 @@
+/**
+ * The triggerer service: claims trigger rows (FOR UPDATE SKIP LOCKED, up to its capacity,
+ * woken by NOTIFY), runs every trigger on this one event loop, and applies what they yield to
+ * the waiting TIs in batched transactions that also NOTIFY the workers, so a resumed task
+ * starts milliseconds after its event. Deferral timeouts fire from timers. A triggerer whose
+ * heartbeat goes stale loses its triggers to the others; a killed task's trigger is
+ * cancelled with onKill. The watchdog names any trigger that blocks the loop.
+ */
+import type { Server } from 'node:http';
+import {
+  Channel, notify, queries, JobType, KwargsCodec, deserializeTrigger, oneLine,
+  type Database, type TriggerOutcome,
+} from '../core/index.ts';
+import { TriggerRun } from './trigger-run.ts';
+import { TriggererMetrics } from './metrics.ts';
+import { Watchdog } from './watchdog.ts';
+
+export interface TriggererOptions {
+  database: Database;
+  /** Triggers this process runs at most (Airflow's default is 1,000; Updraft's is 100,000). */
+  capacity?: number;
+  /** Rows claimed per query; claiming loops until capacity or no more work. */
+  claimBatch?: number;
+  heartbeatMs?: number;
+  /** A triggerer silent for this long is dead; its triggers are claimed by others. */
+  healthThresholdMs?: number;
+  /** Event payloads larger than this are stored as XCom and referenced. */
+  inlineEventLimit?: number;
+  blockThresholdMs?: number;
+  metricsPort?: number;
+  codec?: KwargsCodec;
+  log?: (message: string) => void;
+}
+
+export class Triggerer {
+  readonly runs = new Map<number, TriggerRun>();
+  readonly metrics = new TriggererMetrics();
+  readonly watchdog: Watchdog;
+  private readonly capacity: number;
+  private readonly codec: KwargsCodec;
+  private readonly outcomes: TriggerOutcome[] = [];
+  private readonly tiTimers = new Map<number, NodeJS.Timeout>();
+  private readonly intervals: NodeJS.Timeout[] = [];
+  private flushing: Promise<void> | null = null;
+  private claiming = false;
+  private claimAgain = false;
+  private stopped = false;
+  private unlisten?: () => Promise<void>;
+  private server?: Server;
+  /** Count of events applied (for tests and benchmarks). */
+  applied = 0;
+
+  private constructor(private readonly opts: TriggererOptions, readonly id: string) {
+    this.capacity = opts.capacity ?? 100_000;
+    this.codec = opts.codec ?? KwargsCodec.fromEnv();
+    this.watchdog = new Watchdog(opts.blockThresholdMs ?? 200, (r) => {
+      this.metrics.blocked.inc({ trigger: r.name });
+      this.log(`trigger ${r.name} #${r.triggerId} (${r.tis}) blocked the event loop for ${r.ms} ms`);
+    }, (ms) => this.metrics.loopLag.observe(ms / 1000));
+  }
+
+  static async create(opts: TriggererOptions): Promise<Triggerer> {
+    const id = await queries.jobs.registerJob(opts.database.db, JobType.TRIGGERER);
+    const t = new Triggerer(opts, id);
+    t.watchdog.start();
+    t.unlisten = await opts.database.listen(Channel.TRIGGERER, (payload) => t.onNotify(payload));
+    if (opts.metricsPort !== undefined) t.server = await t.metrics.serve(opts.metricsPort);
+    t.every(opts.heartbeatMs ?? 5000, () => t.heartbeat());
+    t.updateGauges();
+    t.wake();
+    return t;
+  }
+
+  private onNotify(payload: string): void {
+    if (payload.startsWith('kill:')) {
+      for (const id of payload.slice(5).split(',').map(Number)) this.stopRun(id, true);
+      return;
+    }
+    // Ids of triggers that gained a waiting TI: refresh their timeouts if they run here.
+    const ids = payload.split(',').map(Number).filter((n) => this.runs.has(n));
+    if (ids.length) void this.loadWaitingTis(ids).catch((err) => this.log(`loading waiting TIs failed: ${oneLine(err)}`));
+    this.wake();
+  }
+
+  /** Claim triggers until capacity; wake-ups during a claim coalesce. */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.claiming) {
+      this.claimAgain = true;
+      return;
+    }
+    this.claiming = true;
+    void this.claimLoop().catch((err) => this.log(`claim failed: ${oneLine(err)}`)).finally(() => {
+      this.claiming = false;
+      if (this.claimAgain) {
+        this.claimAgain = false;
+        this.wake();
+      }
+    });
+  }
+
+  private async claimLoop(): Promise<void> {
+    const batch = this.opts.claimBatch ?? 1000;
+    while (!this.stopped) {
+      const room = this.capacity - this.runs.size;
+      if (room <= 0) return;
+      const claimed = await queries.triggers.claimTriggers(this.opts.database, this.id, Math.min(room, batch), this.opts.healthThresholdMs ?? 30_000);
+      if (!claimed.length) return;
+      const now = Date.now();
+      const started: number[] = [];
+      for (const row of claimed) {
+        if (this.runs.has(row.id)) continue;
+        this.metrics.queueDelay.observe(Math.max(0, now - row.createdDate.getTime()) / 1000);
+        try {
+          const trigger = deserializeTrigger({ name: row.name, kwargs: this.codec.open(row.kwargs) });
+          const run = new TriggerRun(row.id, row.name, trigger, this.opts.database, this.watchdog, (o) => this.enqueue(o), (m) => this.log(m));
+          this.runs.set(row.id, run);
+          started.push(row.id);
+        } catch (err) {
+          // Unknown name, invalid kwargs or an unknown key: fail the waiting tasks, clearly.
+          this.log(`trigger #${row.id} (${row.name}) cannot run: ${oneLine(err)}`);
+          this.enqueue({ triggerId: row.id, kind: 'failure', failure: { kind: 'error', message: oneLine(err), retryable: false } });
+        }
+      }
+      await this.loadWaitingTis(started);
+      for (const id of started) this.runs.get(id)?.start();
+      this.updateGauges();
+      if (claimed.length < Math.min(room, batch)) return;
+    }
+  }
+
+  /** Waiting TIs per trigger: labels for the watchdog and timers for their deferral timeouts. */
+  private async loadWaitingTis(triggerIds: number[]): Promise<void> {
+    for (let i = 0; i < triggerIds.length; i += 5000) {
+      const rows = await queries.triggers.waitingTis(this.opts.database.db, triggerIds.slice(i, i + 5000));
+      for (const ti of rows) {
+        const run = this.runs.get(ti.triggerId);
+        if (!run || run.tis.has(ti.id)) continue;
+        run.tis.set(ti.id, { id: ti.id, label: ti.label, timeout: ti.triggerTimeout });
+        if (ti.triggerTimeout) this.armTimeout(ti.id, ti.triggerId, ti.triggerTimeout);
+      }
+    }
+  }
+
+  private armTimeout(tiId: number, triggerId: number, at: Date): void {
+    clearTimeout(this.tiTimers.get(tiId));
+    const fire = () => {
+      const left = at.getTime() - Date.now();
+      // setTimeout caps at ~24.8 days; re-arm until the moment arrives.
+      if (left > 0) {
+        this.tiTimers.set(tiId, setTimeout(fire, Math.min(left, 2 ** 31 - 1)));
+        return;
+      }
+      this.tiTimers.delete(tiId);
+      void this.timeoutTi(tiId, triggerId).catch((err) => this.log(`timing out TI ${tiId} failed: ${oneLine(err)}`));
+    };
+    fire();
+  }
+
+  private async timeoutTi(tiId: number, triggerId: number): Promise<void> {
+    const { database } = this.opts;
+    const run = this.runs.get(triggerId);
+    const label = run?.tis.get(tiId)?.label ?? `TI ${tiId}`;
+    const done = await database.db.transaction(async (tx) => {
+      const ok = await queries.triggerEvents.timeoutWaitingTi(tx, database, tiId, triggerId, `${label}: deferral on trigger ${run?.name ?? `#${triggerId}`} timed out`);
+      if (ok) await notify(tx, Channel.WORKER);
+      return ok;
+    });
+    if (done) this.metrics.timeouts.inc();
+    run?.tis.delete(tiId);
+    if (run && run.tis.size === 0) {
+      // Nobody waits any more: stop it (cleanup only) and remove the row if still unused.
+      this.stopRun(triggerId, false);
+      await database.db.transaction((tx) => queries.triggers.deleteUnusedTriggers(tx, [triggerId]));
+    }
+  }
+
+  private enqueue(o: TriggerOutcome): void {
+    this.outcomes.push(o);
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing) return;
+    this.flushing = new Promise<void>((r) => setImmediate(r)).then(() => this.flush())
+      .catch((err) => this.log(`applying trigger events failed: ${oneLine(err)}`))
+      .finally(() => {
+        this.flushing = null;
+        if (this.outcomes.length) this.scheduleFlush();
+      });
+  }
+
+  /** Apply a batch of outcomes: delete the fired rows first, then resume or finish their TIs. */
+  private async flush(): Promise<void> {
+    const batch = this.outcomes.splice(0);
+    if (!batch.length) return;
+    const { database } = this.opts;
+    const inline = this.opts.inlineEventLimit ?? 64 * 1024;
+    let applied;
+    try {
+      applied = await database.db.transaction(async (tx) => {
+        await queries.triggers.deleteTriggers(tx, batch.map((o) => o.triggerId));
+        const tis = await queries.triggerEvents.applyTriggerOutcomes(tx, database, batch, inline);
+        if (tis.some((t) => t.state === 'scheduled')) await notify(tx, Channel.WORKER);
+        const ended = [...new Set(tis.filter((t) => t.state !== 'scheduled').map((t) => t.runPk))];
+        if (ended.length) await notify(tx, Channel.SCHEDULER, `runs:${ended.join(',')}`);
+        return tis;
+      });
+    } catch (err) {
+      this.log(`could not apply ${batch.length} trigger event(s), retrying: ${oneLine(err)}`);
+      await new Promise((r) => setTimeout(r, 500));
+      this.outcomes.unshift(...batch);
+      return;
+    }
+    this.applied += applied.length;
+    for (const o of batch) {
+      if (o.kind === 'failure') this.metrics.failures.inc();
+      else this.metrics.events.inc();
+      const run = this.runs.get(o.triggerId);
+      for (const ti of run?.tis.keys() ?? []) {
+        clearTimeout(this.tiTimers.get(ti));
+        this.tiTimers.delete(ti);
+      }
+      this.runs.delete(o.triggerId);
+    }
+    this.updateGauges();
+    this.wake();
+  }
+
+  private stopRun(triggerId: number, kill: boolean): void {
+    const run = this.runs.get(triggerId);
+    if (!run) return;
+    run.cancel(kill);
+    for (const ti of run.tis.keys()) {
+      clearTimeout(this.tiTimers.get(ti));
+      this.tiTimers.delete(ti);
+    }
+    this.runs.delete(triggerId);
+    this.updateGauges();
+  }
+
+  private async heartbeat(): Promise<void> {
+    const { database } = this.opts;
+    await queries.jobs.heartbeatJob(database.db, this.id);
+    // Drop triggers that were deleted or taken over while we were busy (no onKill: not a user kill).
+    const owned = await queries.triggers.ownedTriggerIds(database.db, this.id);
+    for (const id of [...this.runs.keys()]) if (!owned.has(id) && !this.outcomes.some((o) => o.triggerId === id)) this.stopRun(id, false);
+    await database.db.transaction((tx) => queries.triggers.deleteOrphanTriggers(tx));
+    this.wake();
+  }
+
+  private updateGauges(): void {
+    this.metrics.running.set(this.runs.size);
+    this.metrics.capacityLeft.set(Math.max(0, this.capacity - this.runs.size));
+  }
+
+  private every(ms: number, fn: () => Promise<unknown>): void {
+    const t = setInterval(() => {
+      if (!this.stopped) fn().catch((err) => this.log(oneLine(err)));
+    }, ms);
+    t.unref();
+    this.intervals.push(t);
+  }
+
+  private log(message: string): void {
+    (this.opts.log ?? ((m: string) => process.stderr.write(`[triggerer] ${m}\n`)))(message);
+  }
+
+  /** Stop every trigger (cleanup, not onKill), hand the rows back, and leave. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.intervals) clearInterval(t);
+    for (const t of this.tiTimers.values()) clearTimeout(t);
+    await this.unlisten?.();
+    while (this.flushing) await this.flushing;
+    for (const id of [...this.runs.keys()]) this.stopRun(id, false);
+    const { database } = this.opts;
+    await database.db.transaction(async (tx) => {
+      await queries.triggers.releaseTriggers(tx, this.id);
+      await notify(tx, Channel.TRIGGERER);
+    }).catch(() => undefined);
+    await queries.jobs.endJob(database.db, this.id).catch(() => undefined);
+    this.watchdog.stop();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+}

@@ -12,6 +12,14 @@ export { retryDelayMs, shouldRetry, type RetryPolicy } from './authoring/retry.t
 export { intervalsToRun, nextFireAfter, validateSchedule, presetToCron, type DataInterval } from './authoring/schedule.ts';
 export { parseDuration, type Duration } from './authoring/duration.ts';
 export type { Context, TaskLogger, TaskInstanceHandle } from './authoring/context.ts';
+export { TaskDeferred, FAIL_METHOD, type DeferOptions } from './authoring/deferral.ts';
+
+// Triggers
+export { BaseTrigger, type TriggerRuntime, type SerializedTrigger, type TriggerClass } from './triggers/base-trigger.ts';
+export { TriggerEvent, TaskSuccessEvent, TaskFailedEvent } from './triggers/events.ts';
+export { registerTrigger, registeredTriggerNames, triggerClass, deserializeTrigger, serializeTrigger } from './triggers/registry.ts';
+export { KwargsCodec, canonicalJson } from './triggers/secrets.ts';
+export type { TriggerOutcome, AppliedTi } from './db/queries/trigger-events.ts';
 
 // Errors
 export * from './errors.ts';

@@ -6,6 +6,7 @@
 import { eq } from 'drizzle-orm';
 import { queries, schema, triggerDagRun, Worker, RunState, TaskState, type Dag, type DagBag, type Database } from '../core/index.ts';
 import { Scheduler } from '../scheduler/index.ts';
+import { Triggerer } from '../triggerer/index.ts';
 
 export interface LocalRunResult {
   dagId: string;
@@ -27,6 +28,8 @@ export async function runDagLocally(database: Database, bag: DagBag, dag: Dag, c
       .where(eq(schema.taskInstances.taskId, opts.onlyTask));
   }
   const worker = await Worker.create({ database, dagBag: bag, slots: 32 });
+  // Deferring tasks run in-process too: a triggerer on the same throwaway database.
+  const triggerer = await Triggerer.create({ database });
   const seen = new Map<number, string>();
   try {
     for (;;) {
@@ -49,6 +52,7 @@ export async function runDagLocally(database: Database, bag: DagBag, dag: Dag, c
       await new Promise((r) => setTimeout(r, 25));
     }
   } finally {
+    await triggerer.stop();
     await worker.stop();
     await scheduler.stop();
   }

@@ -7,12 +7,16 @@ import { UpdraftError } from '../core/index.ts';
 import { UsageError } from './errors.ts';
 import * as services from './commands/services.ts';
 import * as dags from './commands/dags.ts';
+import * as triggers from './commands/triggers.ts';
+import { TiAction } from '../core/index.ts';
 
 const USAGE = `usage: updraft <command>
 
   standalone                         migrate, then run scheduler + worker on the embedded database
   scheduler                          run a scheduler
   worker [--slots N]                 run a worker
+  triggerer [--capacity N] [--metrics-port P]
+                                     run a triggerer (all triggers on one event loop)
   db migrate                         create or upgrade the metadata database
   dags list [--json]                 DAGs found in the DAGs folder
   dags trigger <dagId> [--conf JSON] [--run-id ID]
@@ -20,12 +24,18 @@ const USAGE = `usage: updraft <command>
                                      one run, in-process, to completion
   tasks test <dagId> <taskId>        run one task, ignoring its dependencies
   tasks logs <runId> <taskId> [--try N] [--json]
+  tasks clear|mark-failed|mark-success <dagId> <runId> <taskId>
+                                     change a TI by hand (a deferred one has its trigger killed)
+  triggers list [--json]             triggers, their triggerer, age and waiting TIs
+  triggers rotate-key                re-seal trigger kwargs with UPDRAFT_SECRET_KEY
+                                     (old keys in UPDRAFT_SECRET_KEY_PREVIOUS, comma-separated)
   runs list [--dag-id ID] [--json]
   runs show <runId> [--dag-id ID] [--json]
   import-errors [--json]
 
 environment: DATABASE_URL (PostgreSQL; default is embedded PGlite in UPDRAFT_DATA_DIR=.updraft),
-UPDRAFT_DAGS_FOLDER (default dags), UPDRAFT_WORKER_SLOTS, UPDRAFT_ZOMBIE_THRESHOLD, UPDRAFT_HEARTBEAT`;
+UPDRAFT_DAGS_FOLDER (default dags), UPDRAFT_WORKER_SLOTS, UPDRAFT_ZOMBIE_THRESHOLD, UPDRAFT_HEARTBEAT,
+UPDRAFT_TRIGGERER_HEALTH_THRESHOLD, UPDRAFT_SECRET_KEY (encrypts trigger kwargs at rest)`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -38,6 +48,8 @@ async function main(argv: string[]): Promise<number> {
       'dag-id': { type: 'string' },
       slots: { type: 'string' },
       try: { type: 'string' },
+      capacity: { type: 'string' },
+      'metrics-port': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -56,11 +68,17 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return cmd || values.help ? 0 : 2;
   }
-  const key = ['db', 'dags', 'tasks', 'runs'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
+  const key = ['db', 'dags', 'tasks', 'runs', 'triggers'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
   switch (key) {
     case 'standalone': await services.standalone(); return 0;
     case 'scheduler': await services.scheduler(); return 0;
     case 'worker': await services.worker(int(values.slots, '--slots')); return 0;
+    case 'triggerer': await triggers.triggerer(int(values.capacity, '--capacity'), int(values['metrics-port'], '--metrics-port')); return 0;
+    case 'triggers list': await triggers.triggersList(values.json); return 0;
+    case 'triggers rotate-key': await triggers.rotateKey(); return 0;
+    case 'tasks clear': await triggers.changeTask(TiAction.CLEAR, need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>')); return 0;
+    case 'tasks mark-failed': await triggers.changeTask(TiAction.MARK_FAILED, need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>')); return 0;
+    case 'tasks mark-success': await triggers.changeTask(TiAction.MARK_SUCCESS, need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>')); return 0;
     case 'db migrate': await dags.dbMigrate(); return 0;
     case 'dags list': await dags.dagsList(values.json); return 0;
     case 'dags trigger': await dags.dagsTrigger(need(a, '<dagId>'), values.conf, values['run-id']); return 0;

@@ -15,6 +15,7 @@ const envSchema = z.object({
   UPDRAFT_HEARTBEAT: durationSchema.default(5000),
   UPDRAFT_ZOMBIE_THRESHOLD: durationSchema.default(30_000),
   UPDRAFT_QUEUES: z.string().default('default'),
+  UPDRAFT_TRIGGERER_HEALTH_THRESHOLD: durationSchema.default(30_000),
 });
 
 export interface UpdraftConfig {
@@ -25,6 +26,7 @@ export interface UpdraftConfig {
   readonly heartbeatMs: number;
   readonly zombieThresholdMs: number;
   readonly queues: readonly string[];
+  readonly triggererHealthThresholdMs: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): UpdraftConfig {
@@ -39,5 +41,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): UpdraftConfig 
     heartbeatMs: e.UPDRAFT_HEARTBEAT,
     zombieThresholdMs: e.UPDRAFT_ZOMBIE_THRESHOLD,
     queues: Object.freeze(e.UPDRAFT_QUEUES.split(',').map((q) => q.trim()).filter(Boolean)),
+    triggererHealthThresholdMs: e.UPDRAFT_TRIGGERER_HEALTH_THRESHOLD,
   });
 }

@@ -20,6 +20,10 @@ export { TriggerEvent, TaskSuccessEvent, TaskFailedEvent } from './triggers/even
 export { registerTrigger, registeredTriggerNames, triggerClass, deserializeTrigger, serializeTrigger } from './triggers/registry.ts';
 export { KwargsCodec, canonicalJson } from './triggers/secrets.ts';
 export type { TriggerOutcome, AppliedTi } from './db/queries/trigger-events.ts';
+export { DateTimeTrigger, TimeDeltaTrigger, FileTrigger, ExternalTaskTrigger } from './triggers/builtin/index.ts';
+
+// Sensors
+export { BaseSensorOperator, DateTimeSensor, TimeDeltaSensor, FileSensor, ExternalTaskSensor } from './sensors/index.ts';
 
 // Errors
 export * from './errors.ts';
@@ -29,6 +33,7 @@ export { DagBag, importDagFile, oneLine } from './runtime/dag-bag.ts';
 export { Worker, type WorkerOptions } from './runtime/worker.ts';
 export { evaluateRun } from './runtime/dependencies.ts';
 export { triggerDagRun, type TriggeredRun } from './runtime/runs.ts';
+export { changeTaskInstance, TiAction, type TiSelector } from './runtime/ti-control.ts';
 export { TaskState, RunState, RunType, JobType, FINISHED_TASK_STATES } from './runtime/states.ts';
 export { loadConfig, type UpdraftConfig } from './config.ts';
 

@@ -36,6 +36,7 @@ export class Scheduler {
   private watcher?: FSWatcher;
   private unlisten?: () => Promise<void>;
   private bagDirty = true;
+  private readonly dirtyRuns = new Set<number>();
   private lastFullPass = 0;
   private idle: Promise<void> = Promise.resolve();
 
@@ -44,7 +45,11 @@ export class Scheduler {
   static async create(opts: SchedulerOptions): Promise<Scheduler> {
     const id = await queries.jobs.registerJob(opts.database.db, JobType.SCHEDULER);
     const s = new Scheduler(opts, id);
-    s.unlisten = await opts.database.listen(Channel.SCHEDULER, () => s.wake());
+    s.unlisten = await opts.database.listen(Channel.SCHEDULER, (payload) => {
+      // "runs:1,2": these runs changed outside a worker (manual state changes, end from trigger).
+      if (payload.startsWith('runs:')) for (const pk of payload.slice(5).split(',')) s.dirtyRuns.add(Number(pk));
+      void s.wake();
+    });
     const zombieMs = opts.zombieThresholdMs ?? 30_000;
     s.every(Math.max(250, Math.floor(zombieMs / 3)), () => s.reapZombies());
     s.every(opts.heartbeatMs ?? 5000, () => queries.jobs.heartbeatJob(opts.database.db, id));
@@ -86,6 +91,11 @@ export class Scheduler {
     if (this.opts.createScheduledRuns !== false) await this.createScheduledRuns();
     await this.startQueuedRuns();
     await this.releaseRetries();
+    if (this.dirtyRuns.size) {
+      const pks = [...this.dirtyRuns];
+      this.dirtyRuns.clear();
+      await this.evaluateRuns(pks);
+    }
     // A safety net for anything a crashed process left undecided; cheap, so every few seconds.
     if (Date.now() - this.lastFullPass > 5000) {
       this.lastFullPass = Date.now();
@@ -153,8 +163,13 @@ export class Scheduler {
   }
 
   private async evaluateRunningRuns(): Promise<void> {
+    await this.evaluateRuns(null);
+  }
+
+  private async evaluateRuns(runPks: number[] | null): Promise<void> {
     const { database, dagBag } = this.opts;
-    for (const run of await queries.dagRuns.runningRuns(database.db)) {
+    const runs = (await queries.dagRuns.runningRuns(database.db)).filter((r) => runPks === null || runPks.includes(r.id));
+    for (const run of runs) {
       const dag = dagBag.dags.get(run.dagId);
       if (!dag) continue;
       await database.db.transaction(async (tx) => {

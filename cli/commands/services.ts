@@ -1,9 +1,10 @@
 /** Long-running services: standalone, scheduler, worker. Each runs until SIGINT/SIGTERM. */
 import { Worker, queries, type DagBag } from '../../core/index.ts';
 import { Scheduler } from '../../scheduler/index.ts';
+import { Triggerer } from '../../triggerer/index.ts';
 import { openEnv, loadBag } from '../env.ts';
 
-async function untilSignal(stop: () => Promise<void>): Promise<void> {
+export async function untilSignal(stop: () => Promise<void>): Promise<void> {
   await new Promise<void>((resolve) => {
     const onSignal = (sig: string) => {
       process.stderr.write(`updraft: ${sig} received, finishing running tasks…\n`);
@@ -29,10 +30,12 @@ export async function standalone(): Promise<void> {
   for (const [file, err] of bag.errors) process.stderr.write(`  import error in ${file}: ${err}\n`);
   const scheduler = await Scheduler.create({ database, dagBag: bag, zombieThresholdMs: config.zombieThresholdMs, heartbeatMs: config.heartbeatMs });
   const worker = await Worker.create({ database, dagBag: bag, slots: config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues] });
+  const triggerer = await Triggerer.create({ database, heartbeatMs: config.heartbeatMs, healthThresholdMs: config.triggererHealthThresholdMs });
   const reporter = reportRuns(database);
-  process.stderr.write('scheduler and worker running; Ctrl-C to stop\n');
+  process.stderr.write('scheduler, worker and triggerer running; Ctrl-C to stop\n');
   await untilSignal(async () => {
     clearInterval(reporter);
+    await triggerer.stop();
     await worker.stop();
     await scheduler.stop();
     await database.close();

@@ -71,6 +71,8 @@ export interface SerializedTask {
   priorityWeight: number;
   queue: string;
   groupId: string | null;
+  /** The task starts deferred on its start trigger, without a worker. */
+  startFromTrigger: boolean;
 }
 
 export interface SerializedDag {
@@ -217,6 +219,7 @@ function serializeTask(t: BaseOperator, weight: number): SerializedTask {
     priorityWeight: weight,
     queue: o.queue,
     groupId: t.groupId,
+    startFromTrigger: t.startTrigger() !== null,
   };
 }
 

@@ -10,6 +10,11 @@ import type { Executor } from '../db/client.ts';
 import type { Dag } from '../authoring/dag.ts';
 import { evaluateTriggerRule, type UpstreamCounts } from '../authoring/trigger-rules.ts';
 import { TaskState } from './states.ts';
+import { Channel, notify } from '../db/client.ts';
+import { upsertTrigger } from '../db/queries/triggers.ts';
+import { serializeTrigger } from '../triggers/registry.ts';
+import { KwargsCodec } from '../triggers/secrets.ts';
+import { parseDuration } from '../authoring/duration.ts';
 
 export interface EvaluationResult {
   scheduled: number;
@@ -74,6 +79,12 @@ export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candida
     }
   }
 
+  // Start from trigger: such tasks go straight to deferred, never reaching a worker.
+  const starts = verdicts.scheduled.filter((id) => dag.tasks.get(id)!.startTrigger() !== null);
+  if (starts.length) {
+    verdicts.scheduled = verdicts.scheduled.filter((id) => !starts.includes(id));
+    await deferAtStart(ex, runPk, dag, starts);
+  }
   for (const [state, ids] of Object.entries(verdicts)) {
     if (!ids.length) continue;
     const finished = state !== TaskState.SCHEDULED;
@@ -82,6 +93,30 @@ export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candida
       .where(and(eq(taskInstances.runPk, runPk), inArray(taskInstances.taskId, ids), eq(taskInstances.state, TaskState.NONE)));
   }
   return { scheduled: verdicts.scheduled.length, skipped: verdicts.skipped.length, upstreamFailed: verdicts.upstream_failed.length };
+}
+
+let codec: KwargsCodec | null = null;
+
+async function deferAtStart(ex: Executor, runPk: number, dag: Dag, taskIds: string[]): Promise<void> {
+  codec ??= KwargsCodec.fromEnv();
+  const triggerIds: number[] = [];
+  for (const id of taskIds) {
+    const op = dag.tasks.get(id)!;
+    const start = op.startTrigger()!;
+    const { name, kwargs } = serializeTrigger(start.trigger);
+    const triggerId = await upsertTrigger(ex, name, codec.seal(kwargs), codec.hash(name, kwargs));
+    triggerIds.push(triggerId);
+    const timeouts = [
+      start.timeout == null ? null : typeof start.timeout === 'number' ? start.timeout : parseDuration(start.timeout),
+      op.options.executionTimeout,
+    ].filter((x): x is number => x !== null);
+    const triggerTimeout = timeouts.length ? new Date(Date.now() + Math.min(...timeouts)) : null;
+    await ex.update(taskInstances).set({
+      state: TaskState.DEFERRED, tryNumber: 1, startDate: sql`now()`, triggerId, triggerTimeout,
+      nextMethod: start.method ?? 'executeComplete', nextKwargs: { kwargs: start.kwargs ?? {} },
+    }).where(and(eq(taskInstances.runPk, runPk), eq(taskInstances.taskId, id), eq(taskInstances.state, TaskState.NONE)));
+  }
+  await notify(ex, Channel.TRIGGERER, triggerIds.join(','));
 }
 
 function countUpstream(upstream: Set<string>, states: Map<string, string[]>): UpstreamCounts {

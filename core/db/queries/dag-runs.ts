@@ -60,10 +60,12 @@ export async function startQueuedRuns(ex: Executor, dag: Dag): Promise<StartedRu
 async function createTaskInstances(ex: Executor, runPk: number, runId: string, dag: Dag): Promise<number> {
   const serialized = dag.serialize().tasks;
   const now = new Date();
+  // Roots start scheduled, except start-from-trigger ones, which evaluateRun defers.
+  const ready = (t: (typeof serialized)[number]) => !t.upstream.length && !t.startFromTrigger;
   const rows = serialized.map((t) => ({
     runPk, dagId: dag.dagId, runId, taskId: t.taskId, mapIndex: -1,
-    state: t.upstream.length ? TaskState.NONE : TaskState.SCHEDULED,
-    scheduledAt: t.upstream.length ? null : now,
+    state: ready(t) ? TaskState.SCHEDULED : TaskState.NONE,
+    scheduledAt: ready(t) ? now : null,
     maxTries: t.retries + 1, priorityWeight: t.priorityWeight, pool: t.pool, poolSlots: t.poolSlots,
     queue: t.queue, operator: t.operator,
   }));

@@ -1,0 +1,43 @@
+/**
+ * What a user does to a TI by hand: mark it failed or success, or clear it so it runs again.
+ * A TI waiting on a trigger is detached first; when nobody else waits on that trigger, the
+ * row is deleted and the triggerer is told to kill it (so `onKill` cancels external work).
+ */
+import { and, eq, sql } from 'drizzle-orm';
+import { Channel, notify, type Database } from '../db/client.ts';
+import { dagRuns, taskInstances } from '../db/schema.ts';
+import { deleteUnusedTriggers } from '../db/queries/triggers.ts';
+import { UpdraftError } from '../errors.ts';
+import { RunState, TaskState } from './states.ts';
+
+export const TiAction = { MARK_FAILED: 'failed', MARK_SUCCESS: 'success', CLEAR: 'clear' } as const;
+export type TiAction = (typeof TiAction)[keyof typeof TiAction];
+
+export interface TiSelector {
+  dagId: string;
+  runId: string;
+  taskId: string;
+  mapIndex?: number;
+}
+
+export async function changeTaskInstance(database: Database, target: TiSelector, action: TiAction): Promise<{ tiIds: number[]; killedTriggers: number[] }> {
+  return database.db.transaction(async (tx) => {
+    const [run] = await tx.select({ id: dagRuns.id }).from(dagRuns).where(and(eq(dagRuns.dagId, target.dagId), eq(dagRuns.runId, target.runId)));
+    if (!run) throw new UpdraftError(`DAG "${target.dagId}" has no run "${target.runId}"; see \`updraft runs list --dag-id ${target.dagId}\``);
+    const where = and(eq(taskInstances.runPk, run.id), eq(taskInstances.taskId, target.taskId),
+      target.mapIndex === undefined ? undefined : eq(taskInstances.mapIndex, target.mapIndex));
+    const tis = await tx.select({ id: taskInstances.id, triggerId: taskInstances.triggerId }).from(taskInstances).where(where).for('update');
+    if (!tis.length) throw new UpdraftError(`run "${target.runId}" of DAG "${target.dagId}" has no task "${target.taskId}"`);
+    const patch = action === TiAction.CLEAR
+      ? { state: TaskState.NONE, endDate: null, nextRetryAt: null }
+      : { state: action, endDate: sql`now()` };
+    await tx.update(taskInstances).set({ ...patch, triggerId: null, triggerTimeout: null, nextMethod: null, nextKwargs: null, workerId: null }).where(where);
+    if (action === TiAction.CLEAR) {
+      await tx.update(dagRuns).set({ state: RunState.RUNNING, endDate: null }).where(and(eq(dagRuns.id, run.id), sql`${dagRuns.state} in ('success', 'failed')`));
+    }
+    const killed = await deleteUnusedTriggers(tx, [...new Set(tis.map((t) => t.triggerId).filter((x): x is number => x !== null))]);
+    if (killed.length) await notify(tx, Channel.TRIGGERER, `kill:${killed.join(',')}`);
+    await notify(tx, Channel.SCHEDULER, `runs:${run.id}`);
+    return { tiIds: tis.map((t) => t.id), killedTriggers: killed };
+  });
+}

@@ -1,8 +1,10 @@
 /** `npm run bench -- <name> [--json]`: runs one benchmark; the last stdout line is its JSON. */
 import { schedulerBench } from './scheduler.ts';
+import { triggererBench } from './triggerer.ts';
 
 const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   scheduler: schedulerBench,
+  triggerer: triggererBench,
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -4,7 +4,7 @@
  * count by trigger name, and queue delay (trigger created → claimed).
  */
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class TriggererMetrics {
   readonly registry = new Registry();
@@ -14,8 +14,15 @@ export class TriggererMetrics {
   readonly failures = new Counter({ name: 'updraft_triggers_failed_total', help: 'Triggers that raised or ended without an event', registers: [this.registry] });
   readonly timeouts = new Counter({ name: 'updraft_triggers_timeouts_total', help: 'Task deferrals that timed out', registers: [this.registry] });
   readonly blocked = new Counter({ name: 'updraft_triggers_blocked_main_thread_total', help: 'Times a trigger blocked the event loop past the threshold', labelNames: ['trigger'], registers: [this.registry] });
-  readonly loopLag = new Histogram({ name: 'updraft_triggerer_loop_lag_seconds', help: 'Event-loop lag', buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2], registers: [this.registry] });
+  readonly loopLag = new Histogram({
+    name: 'updraft_triggerer_loop_lag_seconds', help: 'Event-loop lag, sampled every 100 ms',
+    buckets: [0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.2, 0.5, 1, 2], registers: [this.registry],
+  });
   readonly queueDelay = new Histogram({ name: 'updraft_trigger_queue_delay_seconds', help: 'Trigger created → claimed by a triggerer', buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'updraft_triggerer_' });
+  }
 
   serve(port: number, host = '127.0.0.1'): Promise<Server> {
     const server = createServer(async (req, res) => {

@@ -83,9 +83,15 @@ export class Scheduler {
   private async pass(): Promise<void> {
     const { database, dagBag } = this.opts;
     if (this.bagDirty) {
+      // Cleared before the sync so a change during it is not lost; restored if the sync fails.
       this.bagDirty = false;
-      await dagBag.refresh();
-      await database.db.transaction((tx) => queries.dags.syncDagBag(tx, dagBag.dags.values(), dagBag.errors));
+      try {
+        await dagBag.refresh();
+        await database.db.transaction((tx) => queries.dags.syncDagBag(tx, dagBag.dags.values(), dagBag.errors));
+      } catch (err) {
+        this.bagDirty = true;
+        throw err;
+      }
       if (this.opts.createScheduledRuns !== false) this.syncTickers();
     }
     if (this.opts.createScheduledRuns !== false) await this.createScheduledRuns();

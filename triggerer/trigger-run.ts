@@ -8,68 +8,78 @@ import { performance } from 'node:perf_hooks';
 import type { BaseTrigger, Database, TriggerOutcome } from '../core/index.ts';
 import { triggerScope, type TriggerScope, type Watchdog } from './watchdog.ts';
 
-export interface WaitingTiInfo {
-  id: number;
-  label: string;
-  timeout: Date | null;
+/** What a run needs from the triggerer that owns it (one object, not a closure per run). */
+export interface TriggerRunOwner {
+  readonly database: Database;
+  readonly watchdog: Watchdog;
+  accept(outcome: TriggerOutcome): void;
+  report(message: string): void;
 }
 
+/** Kept small on purpose: a triggerer holds 100,000 of these. */
 export class TriggerRun implements TriggerScope {
   readonly controller = new AbortController();
-  readonly tis = new Map<number, WaitingTiInfo>();
+  /** Ids of the TIs waiting on this trigger (usually one; many when deduplicated). */
+  readonly tiIds: number[] = [];
+  private gen: AsyncGenerator<unknown, void, void> | null = null;
   private killed = false;
   done = false;
 
-  constructor(
-    readonly triggerId: number,
-    readonly name: string,
-    private readonly trigger: BaseTrigger,
-    private readonly database: Database,
-    private readonly watchdog: Watchdog,
-    private readonly onOutcome: (o: TriggerOutcome) => void,
-    private readonly log: (m: string) => void,
-  ) {}
-
-  describeTis(): string {
-    const labels = [...this.tis.values()].map((t) => t.label);
-    return labels.length > 3 ? `${labels.slice(0, 3).join(', ')} and ${labels.length - 3} more` : labels.join(', ') || '(no TI)';
-  }
+  constructor(readonly triggerId: number, readonly name: string, private readonly trigger: BaseTrigger, private readonly owner: TriggerRunOwner) {}
 
   start(): void {
-    this.trigger.runtime = { signal: this.controller.signal, database: this.database, triggerId: this.triggerId };
-    void triggerScope.run(this, () => this.iterate());
+    this.trigger.runtime = { signal: this.controller.signal, database: this.owner.database, triggerId: this.triggerId };
+    // Callbacks rather than an async wrapper: each awaiting layer would keep promises alive
+    // per trigger, and a triggerer holds 100,000 of them.
+    triggerScope.run(this, () => {
+      const t0 = performance.now();
+      let next: Promise<IteratorResult<unknown, void>>;
+      try {
+        this.gen = this.trigger.run() as AsyncGenerator<unknown, void, void>;
+        next = this.gen.next();
+      } catch (err) {
+        this.onError(err);
+        return;
+      } finally {
+        this.owner.watchdog.check(this, performance.now() - t0);
+      }
+      next.then((step) => this.onStep(step), (err) => this.onError(err));
+    });
   }
 
-  private async iterate(): Promise<void> {
-    let gen: AsyncGenerator<unknown, void, void> | undefined;
-    const aborted = new Promise<'aborted'>((resolve) => this.controller.signal.addEventListener('abort', () => resolve('aborted'), { once: true }));
-    try {
-      const t0 = performance.now();
-      gen = this.trigger.run() as AsyncGenerator<unknown, void, void>;
-      const next = gen.next();
-      this.watchdog.check(this, performance.now() - t0);
-      const step = await Promise.race([next, aborted]);
-      if (step === 'aborted') return;
-      if (step.done) {
-        this.emit({ triggerId: this.triggerId, kind: 'failure', failure: { kind: 'error', message: `trigger ${this.name} ended without yielding an event`, retryable: true } });
-        return;
-      }
+  private onStep(step: IteratorResult<unknown, void>): void {
+    if (this.done) return;
+    if (step.done) {
+      this.emit({ triggerId: this.triggerId, kind: 'failure', failure: { kind: 'error', message: `trigger ${this.name} ended without yielding an event`, retryable: true } });
+    } else {
       this.emit(toOutcome(this.triggerId, step.value));
-    } catch (err) {
-      if (this.controller.signal.aborted) return;
-      const e = err as Error;
-      this.emit({ triggerId: this.triggerId, kind: 'failure', failure: { kind: 'error', message: `trigger ${this.name} raised ${e?.name ?? 'an error'}: ${e?.message ?? String(err)}`, retryable: true } });
-    } finally {
-      this.done = true;
+    }
+    this.finish();
+  }
+
+  private onError(err: unknown): void {
+    if (this.done) return;
+    const e = err as Error;
+    this.emit({ triggerId: this.triggerId, kind: 'failure', failure: { kind: 'error', message: `trigger ${this.name} raised ${e?.name ?? 'an error'}: ${e?.message ?? String(err)}`, retryable: true } });
+    this.finish();
+  }
+
+  /** Runs once, on every exit: onKill for a user kill, then the generator's finally blocks and cleanup. */
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    const gen = this.gen;
+    this.gen = null;
+    void (async () => {
       if (this.killed) await this.safely('onKill', () => this.trigger.onKill());
-      // Ask the generator to finish its finally blocks, but never wait on one that ignores us.
+      // Ask the generator to finish, but never wait on one that ignores us.
       if (gen) void gen.return(undefined).catch(() => undefined);
       await this.safely('cleanup', () => this.trigger.cleanup());
-    }
+    })();
   }
 
   private emit(o: TriggerOutcome): void {
-    if (!this.controller.signal.aborted) this.onOutcome(o);
+    if (!this.controller.signal.aborted) this.owner.accept(o);
   }
 
   /** Stop the trigger. `kill` means a user killed the waiting task: onKill runs too. */
@@ -80,13 +90,14 @@ export class TriggerRun implements TriggerScope {
     }
     this.killed = kill;
     this.controller.abort(new Error(kill ? 'killed' : 'cancelled'));
+    this.finish();
   }
 
   private async safely(what: string, fn: () => unknown): Promise<void> {
     try {
       await fn();
     } catch (err) {
-      this.log(`trigger ${this.name} #${this.triggerId} ${what}() raised: ${(err as Error).message}`);
+      this.owner.report(`trigger ${this.name} #${this.triggerId} ${what}() raised: ${(err as Error).message}`);
     }
   }
 }

@@ -11,7 +11,7 @@ import {
   Channel, notify, queries, JobType, KwargsCodec, deserializeTrigger, oneLine,
   type Database, type TriggerOutcome,
 } from '../core/index.ts';
-import { TriggerRun } from './trigger-run.ts';
+import { TriggerRun, type TriggerRunOwner } from './trigger-run.ts';
 import { TriggererMetrics } from './metrics.ts';
 import { Watchdog } from './watchdog.ts';
 
@@ -32,14 +32,17 @@ export interface TriggererOptions {
   log?: (message: string) => void;
 }
 
-export class Triggerer {
+export class Triggerer implements TriggerRunOwner {
   readonly runs = new Map<number, TriggerRun>();
   readonly metrics = new TriggererMetrics();
   readonly watchdog: Watchdog;
   private readonly capacity: number;
   private readonly codec: KwargsCodec;
   private readonly outcomes: TriggerOutcome[] = [];
+  /** Deferral-timeout timers by TI id. */
   private readonly tiTimers = new Map<number, NodeJS.Timeout>();
+  private lastOrphanSweep = 0;
+  private mismatches = 0;
   private readonly intervals: NodeJS.Timeout[] = [];
   private flushing: Promise<void> | null = null;
   private claiming = false;
@@ -55,8 +58,24 @@ export class Triggerer {
     this.codec = opts.codec ?? KwargsCodec.fromEnv();
     this.watchdog = new Watchdog(opts.blockThresholdMs ?? 200, (r) => {
       this.metrics.blocked.inc({ trigger: r.name });
-      this.log(`trigger ${r.name} #${r.triggerId} (${r.tis}) blocked the event loop for ${r.ms} ms`);
+      // Labels are looked up only when needed, so 100k idle triggers carry no strings.
+      void queries.triggers.waitingTis(opts.database.db, [r.triggerId])
+        .then((tis) => tis.map((t) => t.label).join(', ') || 'no TI waiting')
+        .catch(() => 'TIs unknown')
+        .then((tis) => this.log(`trigger ${r.name} #${r.triggerId} (${tis}) blocked the event loop for ${r.ms} ms`));
     }, (ms) => this.metrics.loopLag.observe(ms / 1000));
+  }
+
+  get database(): Database {
+    return this.opts.database;
+  }
+
+  accept(outcome: TriggerOutcome): void {
+    this.enqueue(outcome);
+  }
+
+  report(message: string): void {
+    this.log(message);
   }
 
   static async create(opts: TriggererOptions): Promise<Triggerer> {
@@ -113,7 +132,7 @@ export class Triggerer {
         this.metrics.queueDelay.observe(Math.max(0, now - row.createdDate.getTime()) / 1000);
         try {
           const trigger = deserializeTrigger({ name: row.name, kwargs: this.codec.open(row.kwargs) });
-          const run = new TriggerRun(row.id, row.name, trigger, this.opts.database, this.watchdog, (o) => this.enqueue(o), (m) => this.log(m));
+          const run = new TriggerRun(row.id, row.name, trigger, this);
           this.runs.set(row.id, run);
           started.push(row.id);
         } catch (err) {
@@ -129,14 +148,14 @@ export class Triggerer {
     }
   }
 
-  /** Waiting TIs per trigger: labels for the watchdog and timers for their deferral timeouts. */
+  /** Waiting TIs per trigger, and timers for their deferral timeouts. */
   private async loadWaitingTis(triggerIds: number[]): Promise<void> {
     for (let i = 0; i < triggerIds.length; i += 5000) {
-      const rows = await queries.triggers.waitingTis(this.opts.database.db, triggerIds.slice(i, i + 5000));
+      const rows = await queries.triggers.waitingTiTimeouts(this.opts.database.db, triggerIds.slice(i, i + 5000));
       for (const ti of rows) {
         const run = this.runs.get(ti.triggerId);
-        if (!run || run.tis.has(ti.id)) continue;
-        run.tis.set(ti.id, { id: ti.id, label: ti.label, timeout: ti.triggerTimeout });
+        if (!run || run.tiIds.includes(ti.id)) continue;
+        run.tiIds.push(ti.id);
         if (ti.triggerTimeout) this.armTimeout(ti.id, ti.triggerId, ti.triggerTimeout);
       }
     }
@@ -160,15 +179,14 @@ export class Triggerer {
   private async timeoutTi(tiId: number, triggerId: number): Promise<void> {
     const { database } = this.opts;
     const run = this.runs.get(triggerId);
-    const label = run?.tis.get(tiId)?.label ?? `TI ${tiId}`;
     const done = await database.db.transaction(async (tx) => {
-      const ok = await queries.triggerEvents.timeoutWaitingTi(tx, database, tiId, triggerId, `${label}: deferral on trigger ${run?.name ?? `#${triggerId}`} timed out`);
+      const ok = await queries.triggerEvents.timeoutWaitingTi(tx, database, tiId, triggerId, `deferral on trigger ${run?.name ?? `#${triggerId}`} timed out`);
       if (ok) await notify(tx, Channel.WORKER);
       return ok;
     });
     if (done) this.metrics.timeouts.inc();
-    run?.tis.delete(tiId);
-    if (run && run.tis.size === 0) {
+    if (run) run.tiIds.splice(run.tiIds.indexOf(tiId) >>> 0, 1);
+    if (run && run.tiIds.length === 0) {
       // Nobody waits any more: stop it (cleanup only) and remove the row if still unused.
       this.stopRun(triggerId, false);
       await database.db.transaction((tx) => queries.triggers.deleteUnusedTriggers(tx, [triggerId]));
@@ -217,7 +235,7 @@ export class Triggerer {
       if (o.kind === 'failure') this.metrics.failures.inc();
       else this.metrics.events.inc();
       const run = this.runs.get(o.triggerId);
-      for (const ti of run?.tis.keys() ?? []) {
+      for (const ti of run?.tiIds ?? []) {
         clearTimeout(this.tiTimers.get(ti));
         this.tiTimers.delete(ti);
       }
@@ -231,7 +249,7 @@ export class Triggerer {
     const run = this.runs.get(triggerId);
     if (!run) return;
     run.cancel(kill);
-    for (const ti of run.tis.keys()) {
+    for (const ti of run.tiIds) {
       clearTimeout(this.tiTimers.get(ti));
       this.tiTimers.delete(ti);
     }
@@ -242,10 +260,20 @@ export class Triggerer {
   private async heartbeat(): Promise<void> {
     const { database } = this.opts;
     await queries.jobs.heartbeatJob(database.db, this.id);
-    // Drop triggers that were deleted or taken over while we were busy (no onKill: not a user kill).
-    const owned = await queries.triggers.ownedTriggerIds(database.db, this.id);
-    for (const id of [...this.runs.keys()]) if (!owned.has(id) && !this.outcomes.some((o) => o.triggerId === id)) this.stopRun(id, false);
-    await database.db.transaction((tx) => queries.triggers.deleteOrphanTriggers(tx));
+    // Drop triggers deleted or taken over behind our back (no onKill: not a user kill). A count
+    // first: listing 100k ids every heartbeat would stall the loop for nothing.
+    const owned = await queries.triggers.countOwned(database.db, this.id);
+    // Events in flight make the counts differ briefly; act only on a mismatch that persists.
+    this.mismatches = owned === this.runs.size ? 0 : this.mismatches + 1;
+    if (this.mismatches >= 2) {
+      const ids = await queries.triggers.ownedTriggerIds(database.db, this.id);
+      const pending = new Set(this.outcomes.map((o) => o.triggerId));
+      for (const id of [...this.runs.keys()]) if (!ids.has(id) && !pending.has(id)) this.stopRun(id, false);
+    }
+    if (Date.now() - this.lastOrphanSweep > 60_000) {
+      this.lastOrphanSweep = Date.now();
+      await database.db.transaction((tx) => queries.triggers.deleteOrphanTriggers(tx));
+    }
     this.wake();
   }
 

@@ -11,14 +11,11 @@ import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node
 export interface TriggerScope {
   triggerId: number;
   name: string;
-  /** "dag.task[run]" of the TIs waiting on it, for the report. */
-  describeTis(): string;
 }
 
 export interface BlockReport {
   triggerId: number;
   name: string;
-  tis: string;
   ms: number;
 }
 
@@ -64,7 +61,7 @@ export class Watchdog {
 
   /** Report a synchronous stretch the runner timed itself. */
   check(scope: TriggerScope, ms: number): void {
-    if (ms > this.thresholdMs) this.onBlock({ triggerId: scope.triggerId, name: scope.name, tis: scope.describeTis(), ms: Math.round(ms) });
+    if (ms > this.thresholdMs) this.onBlock({ triggerId: scope.triggerId, name: scope.name, ms: Math.round(ms) });
   }
 
   lagPercentileMs(p: number): number {

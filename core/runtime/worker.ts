@@ -44,6 +44,8 @@ export class Worker {
   private readonly syncPool: SyncPool;
   private readonly codec: KwargsCodec;
   private claiming = false;
+  /** The claim in flight, so stop() can wait for TIs it is about to start. */
+  private claim: Promise<void> = Promise.resolve();
   private claimAgain = false;
   private flushing: Promise<void> | null = null;
   private stopped = false;
@@ -83,7 +85,7 @@ export class Worker {
       return;
     }
     this.claiming = true;
-    void this.claimLoop().finally(() => {
+    this.claim = this.claimLoop().finally(() => {
       this.claiming = false;
       if (this.claimAgain) {
         this.claimAgain = false;
@@ -273,6 +275,7 @@ export class Worker {
     this.stopped = true;
     clearInterval(this.heartbeat);
     await this.unlisten?.();
+    await this.claim;
     await Promise.allSettled([...this.running.values()]);
     while (this.flushing || this.outcomes.length) {
       if (this.flushing) await this.flushing;

@@ -52,6 +52,11 @@ export async function ownedTriggerIds(ex: Executor, triggererId: string): Promis
   return new Set(rows.map((r) => r.id));
 }
 
+export async function countOwned(ex: Executor, triggererId: string): Promise<number> {
+  const [row] = await ex.select({ n: sql<number>`count(*)::int` }).from(triggers).where(eq(triggers.triggererId, triggererId));
+  return Number(row?.n ?? 0);
+}
+
 export async function releaseTriggers(ex: Executor, triggererId: string): Promise<void> {
   await ex.update(triggers).set({ triggererId: null }).where(eq(triggers.triggererId, triggererId));
 }
@@ -75,6 +80,15 @@ export async function waitingTis(ex: Executor, triggerIds: number[]): Promise<Wa
     id: r.id, triggerId: r.triggerId!, triggerTimeout: r.triggerTimeout,
     label: `${r.dagId}.${r.taskId}${r.mapIndex >= 0 ? `[${r.mapIndex}]` : ''} ${r.runId}`,
   }));
+}
+
+/** Just ids and timeouts: what the triggerer keeps in memory per waiting TI. */
+export async function waitingTiTimeouts(ex: Executor, triggerIds: number[]) {
+  if (!triggerIds.length) return [];
+  const rows = await ex.select({ id: taskInstances.id, triggerId: taskInstances.triggerId, triggerTimeout: taskInstances.triggerTimeout })
+    .from(taskInstances)
+    .where(and(inArray(taskInstances.triggerId, triggerIds), eq(taskInstances.state, TaskState.DEFERRED)));
+  return rows.map((r) => ({ id: r.id, triggerId: r.triggerId!, triggerTimeout: r.triggerTimeout }));
 }
 
 /** Delete the given triggers if no TI waits on them any more. */

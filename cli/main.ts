@@ -8,6 +8,7 @@ import { UsageError } from './errors.ts';
 import * as services from './commands/services.ts';
 import * as dags from './commands/dags.ts';
 import * as triggers from './commands/triggers.ts';
+import * as pools from './commands/pools.ts';
 import { TiAction } from '../core/index.ts';
 
 const USAGE = `usage: updraft <command>
@@ -32,6 +33,8 @@ const USAGE = `usage: updraft <command>
   runs list [--dag-id ID] [--json]
   runs show <runId> [--dag-id ID] [--json]
   import-errors [--json]
+  pools set <name> <slots> [--include-deferred] [--description TEXT]
+  pools list [--json] | pools delete <name>
 
 environment: DATABASE_URL (PostgreSQL; default is embedded PGlite in UPDRAFT_DATA_DIR=.updraft),
 UPDRAFT_DAGS_FOLDER (default dags), UPDRAFT_WORKER_SLOTS, UPDRAFT_ZOMBIE_THRESHOLD, UPDRAFT_HEARTBEAT,
@@ -49,6 +52,8 @@ async function main(argv: string[]): Promise<number> {
       slots: { type: 'string' },
       try: { type: 'string' },
       capacity: { type: 'string' },
+      'include-deferred': { type: 'boolean', default: false },
+      description: { type: 'string' },
       'metrics-port': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -68,7 +73,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return cmd || values.help ? 0 : 2;
   }
-  const key = ['db', 'dags', 'tasks', 'runs', 'triggers'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
+  const key = ['db', 'dags', 'tasks', 'runs', 'triggers', 'pools'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
   switch (key) {
     case 'standalone': await services.standalone(); return 0;
     case 'scheduler': await services.scheduler(); return 0;
@@ -87,6 +92,9 @@ async function main(argv: string[]): Promise<number> {
     case 'tasks logs': await dags.tasksLogs(need(a, '<runId>'), need(b, '<taskId>'), int(values.try, '--try'), values.json); return 0;
     case 'runs list': await dags.runsList(values['dag-id'], values.json); return 0;
     case 'runs show': await dags.runsShow(need(a, '<runId>'), values['dag-id'], values.json); return 0;
+    case 'pools set': await pools.poolsSet(need(a, '<name>'), need(b, '<slots>'), values['include-deferred'], values.description); return 0;
+    case 'pools list': await pools.poolsList(values.json); return 0;
+    case 'pools delete': await pools.poolsDelete(need(a, '<name>')); return 0;
     case 'import-errors': await dags.importErrors(values.json); return 0;
     default: throw new UsageError(`unknown command "${positionals.join(' ')}"; run \`updraft --help\``);
   }

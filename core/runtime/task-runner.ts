@@ -63,6 +63,8 @@ export async function executeTi(ti: ClaimedTi, run: RunInfo, dag: Dag, env: Runn
   let raw: Raw;
   if (!op) {
     raw = { ok: false, error: { ...errorToData(new Error(`task "${ti.taskId}" is no longer in DAG "${ti.dagId}" (${dag.fileloc})`)), retryable: false } };
+  } else if (ti.poolMissing) {
+    raw = { ok: false, error: { ...errorToData(new Error(`task "${ti.taskId}" of DAG "${ti.dagId}" uses pool "${ti.pool}", which does not exist; create it with \`updraft pools set ${ti.pool} <slots>\``)), retryable: false } };
   } else {
     raw = await runOperator(op, ti, run, dag, env, logs, pushes);
   }

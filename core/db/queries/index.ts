@@ -7,3 +7,4 @@ export * as logs from './logs.ts';
 export * as jobs from './jobs.ts';
 export * as triggers from './triggers.ts';
 export * as triggerEvents from './trigger-events.ts';
+export * as pools from './pools.ts';

@@ -20,25 +20,52 @@ export interface ClaimedTi {
   startDate: Date;
   nextMethod: string | null;
   nextKwargs: unknown;
+  pool: string;
+  /** The TI names a pool that does not exist; the worker fails it with a clear error. */
+  poolMissing: boolean;
 }
 
-/** Claim up to `limit` scheduled TIs, highest priority first, then FIFO. */
+/**
+ * Claim up to `limit` scheduled TIs, highest priority first, then FIFO, within pool limits.
+ * Pool slots are held by running TIs (and, for pools with include_deferred, by deferred ones
+ * and their resumes), so they are leases: a dead worker's TIs become zombies and their slots
+ * return when the zombie is reaped. The pool rows are locked for the claim, so concurrent
+ * workers cannot both take a pool's last slot.
+ */
 export async function claimScheduled(database: Database, workerId: string, queues: string[], limit: number): Promise<ClaimedTi[]> {
-  const rows = await database.rows<Record<string, unknown>>(sql`
-    with c as (
-      select id from task_instances
-      where state = ${TaskState.SCHEDULED} and queue in ${queues}
-      order by priority_weight desc, scheduled_at, id
-      limit ${limit}
-      for update skip locked
-    )
-    update task_instances t
-    set state = ${TaskState.RUNNING}, worker_id = ${workerId}, heartbeat_at = now(), end_date = null, duration = null, error = null,
-        -- A resume continues the same try: executionTimeout counts from the try's first start.
-        try_number = case when t.next_method is null then t.try_number + 1 else t.try_number end,
-        start_date = case when t.next_method is null then now() else coalesce(t.start_date, now()) end
-    from c where t.id = c.id
-    returning t.id, t.run_pk, t.dag_id, t.run_id, t.task_id, t.map_index, t.try_number, t.max_tries, t.start_date, t.next_method, t.next_kwargs`);
+  const rows = await database.db.transaction(async (tx) => {
+    await tx.execute(sql`select name from pools order by name for update`);
+    return database.rows<Record<string, unknown>>(sql`
+      with usage as (
+        select ti.pool, sum(ti.pool_slots)::int as used
+        from task_instances ti join pools p on p.name = ti.pool
+        where ti.state = ${TaskState.RUNNING}
+           or (p.include_deferred and (ti.state = ${TaskState.DEFERRED} or (ti.state = ${TaskState.SCHEDULED} and ti.next_method is not null)))
+        group by ti.pool
+      ), candidates as (
+        select id, pool, pool_slots, priority_weight, scheduled_at, next_method from task_instances
+        where state = ${TaskState.SCHEDULED} and queue in ${queues}
+        order by priority_weight desc, scheduled_at, id
+        limit ${Math.max(256, limit * 8)}
+      ), ranked as (
+        select c.id, c.priority_weight, c.scheduled_at, p.name is null as pool_missing,
+          coalesce(p.slots, -1) as slots, coalesce(u.used, 0) as used,
+          sum(case when p.include_deferred and c.next_method is not null then 0 else c.pool_slots end)
+            over (partition by c.pool order by c.priority_weight desc, c.scheduled_at, c.id) as cum
+        from candidates c left join pools p on p.name = c.pool left join usage u on u.pool = c.pool
+      ), chosen as (
+        select id, pool_missing from ranked where slots < 0 or used + cum <= slots
+        order by priority_weight desc, scheduled_at, id limit ${limit}
+      )
+      update task_instances t
+      set state = ${TaskState.RUNNING}, worker_id = ${workerId}, heartbeat_at = now(), end_date = null, duration = null, error = null,
+          -- A resume continues the same try: executionTimeout counts from the try's first start.
+          try_number = case when t.next_method is null then t.try_number + 1 else t.try_number end,
+          start_date = case when t.next_method is null then now() else coalesce(t.start_date, now()) end
+      from chosen where t.id = chosen.id and t.state = ${TaskState.SCHEDULED}
+      returning t.id, t.run_pk, t.dag_id, t.run_id, t.task_id, t.map_index, t.try_number, t.max_tries, t.start_date,
+        t.next_method, t.next_kwargs, t.pool, chosen.pool_missing`, tx);
+  });
   return rows.map((r) => ({
     id: Number(r.id),
     runPk: Number(r.run_pk),
@@ -51,6 +78,8 @@ export async function claimScheduled(database: Database, workerId: string, queue
     startDate: new Date(r.start_date as string),
     nextMethod: (r.next_method as string | null) ?? null,
     nextKwargs: r.next_kwargs ?? null,
+    pool: String(r.pool),
+    poolMissing: r.pool_missing === true,
   }));
 }
 

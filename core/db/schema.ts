@@ -18,6 +18,8 @@ export const dags = pgTable('dags', {
   schedule: text('schedule'),
   timezone: text('timezone').notNull().default('UTC'),
   isPaused: boolean('is_paused').notNull().default(false),
+  /** Copied out of `serialized` so the claim query never detoasts a large DAG. */
+  maxActiveTasks: integer('max_active_tasks').notNull().default(16),
   isActive: boolean('is_active').notNull().default(true),
   description: text('description'),
   tags: jsonb('tags').$type<string[]>().notNull().default([]),

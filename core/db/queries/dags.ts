@@ -15,12 +15,12 @@ export async function syncDagBag(ex: Executor, parsed: Iterable<Dag>, errors: Ma
     const fingerprint = createHash('sha256').update(JSON.stringify(serialized)).digest('hex');
     await ex.insert(dags).values({
       dagId: d.dagId, fileloc: d.fileloc, serialized, schedule: d.schedule, timezone: d.timezone,
-      description: d.description, tags: d.tags, fingerprint, lastParsedAt: now, isActive: true,
+      description: d.description, tags: d.tags, fingerprint, lastParsedAt: now, isActive: true, maxActiveTasks: d.maxActiveTasks,
     }).onConflictDoUpdate({
       target: dags.dagId,
       set: {
         fileloc: d.fileloc, serialized, schedule: d.schedule, timezone: d.timezone, description: d.description,
-        tags: d.tags, fingerprint, lastParsedAt: now, isActive: true,
+        tags: d.tags, fingerprint, lastParsedAt: now, isActive: true, maxActiveTasks: d.maxActiveTasks,
       },
     });
   }

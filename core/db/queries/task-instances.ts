@@ -29,8 +29,8 @@ export interface ClaimedTi {
  * Claim up to `limit` scheduled TIs, highest priority first, then FIFO, within pool limits.
  * Pool slots are held by running TIs (and, for pools with include_deferred, by deferred ones
  * and their resumes), so they are leases: a dead worker's TIs become zombies and their slots
- * return when the zombie is reaped. The pool rows are locked for the claim, so concurrent
- * workers cannot both take a pool's last slot.
+ * return when the zombie is reaped. Each DAG's maxActiveTasks caps its running TIs too. The
+ * pool rows are locked for the claim, so concurrent workers cannot both take a last slot.
  */
 export async function claimScheduled(database: Database, workerId: string, queues: string[], limit: number): Promise<ClaimedTi[]> {
   const rows = await database.db.transaction(async (tx) => {
@@ -42,8 +42,10 @@ export async function claimScheduled(database: Database, workerId: string, queue
         where ti.state = ${TaskState.RUNNING}
            or (p.include_deferred and (ti.state = ${TaskState.DEFERRED} or (ti.state = ${TaskState.SCHEDULED} and ti.next_method is not null)))
         group by ti.pool
+      ), dag_running as (
+        select dag_id, count(*)::int as running from task_instances where state = ${TaskState.RUNNING} group by dag_id
       ), candidates as (
-        select id, pool, pool_slots, priority_weight, scheduled_at, next_method from task_instances
+        select id, dag_id, pool, pool_slots, priority_weight, scheduled_at, next_method from task_instances
         where state = ${TaskState.SCHEDULED} and queue in ${queues}
         order by priority_weight desc, scheduled_at, id
         limit ${Math.max(256, limit * 8)}
@@ -51,10 +53,14 @@ export async function claimScheduled(database: Database, workerId: string, queue
         select c.id, c.priority_weight, c.scheduled_at, p.name is null as pool_missing,
           coalesce(p.slots, -1) as slots, coalesce(u.used, 0) as used,
           sum(case when p.include_deferred and c.next_method is not null then 0 else c.pool_slots end)
-            over (partition by c.pool order by c.priority_weight desc, c.scheduled_at, c.id) as cum
+            over (partition by c.pool order by c.priority_weight desc, c.scheduled_at, c.id) as cum,
+          -- maxActiveTasks: running TIs of the DAG plus those claimed ahead of this one.
+          coalesce(d.max_active_tasks, 16) as dag_limit, coalesce(dr.running, 0) as dag_running,
+          row_number() over (partition by c.dag_id order by c.priority_weight desc, c.scheduled_at, c.id) as dag_cum
         from candidates c left join pools p on p.name = c.pool left join usage u on u.pool = c.pool
+          left join dags d on d.dag_id = c.dag_id left join dag_running dr on dr.dag_id = c.dag_id
       ), chosen as (
-        select id, pool_missing from ranked where slots < 0 or used + cum <= slots
+        select id, pool_missing from ranked where (slots < 0 or used + cum <= slots) and dag_running + dag_cum <= dag_limit
         order by priority_weight desc, scheduled_at, id limit ${limit}
       )
       update task_instances t

@@ -1,0 +1,1 @@
+ALTER TABLE "dags" ADD COLUMN "max_active_tasks" integer DEFAULT 16 NOT NULL;

@@ -35,7 +35,9 @@ export async function runDagLocally(database: Database, bag: DagBag, dag: Dag, c
     for (;;) {
       const run = await queries.dagRuns.getRunByPk(database.db, runPk);
       const tis = await queries.dagRuns.runTaskInstances(database.db, runPk);
-      for (const ti of tis) {
+      // Within one snapshot, report what finished before what started, so the log reads in order.
+      const finishedFirst = [...tis].sort((a, b) => Number(a.endDate === null) - Number(b.endDate === null));
+      for (const ti of finishedFirst) {
         if (seen.get(ti.id) !== ti.state) {
           seen.set(ti.id, ti.state);
           if (ti.state !== TaskState.NONE) opts.onProgress?.(`${ti.taskId}${ti.mapIndex >= 0 ? `[${ti.mapIndex}]` : ''}: ${ti.state}${ti.tryNumber > 1 ? ` (try ${ti.tryNumber})` : ''}`);

@@ -16,6 +16,7 @@ const envSchema = z.object({
   UPDRAFT_ZOMBIE_THRESHOLD: durationSchema.default(30_000),
   UPDRAFT_QUEUES: z.string().default('default'),
   UPDRAFT_TRIGGERER_HEALTH_THRESHOLD: durationSchema.default(30_000),
+  UPDRAFT_MAX_MAP_LENGTH: z.coerce.number().int().positive().default(10_000),
 });
 
 export interface UpdraftConfig {
@@ -27,6 +28,7 @@ export interface UpdraftConfig {
   readonly zombieThresholdMs: number;
   readonly queues: readonly string[];
   readonly triggererHealthThresholdMs: number;
+  readonly maxMapLength: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): UpdraftConfig {
@@ -42,5 +44,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): UpdraftConfig 
     zombieThresholdMs: e.UPDRAFT_ZOMBIE_THRESHOLD,
     queues: Object.freeze(e.UPDRAFT_QUEUES.split(',').map((q) => q.trim()).filter(Boolean)),
     triggererHealthThresholdMs: e.UPDRAFT_TRIGGERER_HEALTH_THRESHOLD,
+    maxMapLength: e.UPDRAFT_MAX_MAP_LENGTH,
   });
 }

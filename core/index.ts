@@ -6,7 +6,9 @@
 // Authoring
 export { dag, taskGroup, Dag, type DagOptions, type SerializedDag, type SerializedTask } from './authoring/dag.ts';
 export { BaseOperator, XComArg, chain, ExecutionMode, type TaskOptions, type Linkable } from './authoring/operator.ts';
-export { task, type FunctionTask, type Resolvable } from './authoring/function-task.ts';
+export { task, type FunctionTask, type PartialTask } from './authoring/task.ts';
+export { type Resolvable } from './authoring/function-task.ts';
+export { MappedFunctionOperator, IterateOperator, type IterateOptions, type IterateResult, type ExpandSpec } from './authoring/mapping.ts';
 export { TriggerRule, TRIGGER_RULES, evaluateTriggerRule, type UpstreamCounts, type RuleVerdict } from './authoring/trigger-rules.ts';
 export { retryDelayMs, shouldRetry, type RetryPolicy } from './authoring/retry.ts';
 export { intervalsToRun, nextFireAfter, validateSchedule, presetToCron, type DataInterval } from './authoring/schedule.ts';

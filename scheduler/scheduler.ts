@@ -24,6 +24,7 @@ export interface SchedulerOptions {
   watchFiles?: boolean;
   /** Create runs from cron schedules (off for one-shot uses such as `dags test`). */
   createScheduledRuns?: boolean;
+  maxMapLength?: number;
 }
 
 export class Scheduler {
@@ -144,7 +145,7 @@ export class Scheduler {
         const started = await queries.dagRuns.startQueuedRuns(tx, dag);
         for (const run of started) {
           // A DAG with no tasks, or whose roots are all decided, may already be done.
-          await evaluateRun(tx, run.runPk, dag, null);
+          await evaluateRun(tx, run.runPk, dag, null, { maxMapLength: this.opts.maxMapLength });
           await queries.dagRuns.finishRunIfDone(tx, run.runPk, dag);
         }
         if (started.some((r) => r.scheduled > 0)) await notify(tx, Channel.WORKER);
@@ -179,7 +180,7 @@ export class Scheduler {
       const dag = dagBag.dags.get(run.dagId);
       if (!dag) continue;
       await database.db.transaction(async (tx) => {
-        const r = await evaluateRun(tx, run.id, dag, null);
+        const r = await evaluateRun(tx, run.id, dag, null, { maxMapLength: this.opts.maxMapLength });
         if (r.scheduled) await notify(tx, Channel.WORKER);
         await queries.dagRuns.finishRunIfDone(tx, run.id, dag);
       });
@@ -213,7 +214,7 @@ export class Scheduler {
       }
       let scheduled = 0;
       for (const [runPk, { dag, taskIds }] of finishedRuns) {
-        scheduled += (await evaluateRun(tx, runPk, dag, taskIds)).scheduled;
+        scheduled += (await evaluateRun(tx, runPk, dag, taskIds, { maxMapLength: this.opts.maxMapLength })).scheduled;
         await queries.dagRuns.finishRunIfDone(tx, runPk, dag);
       }
       if (scheduled) await notify(tx, Channel.WORKER);

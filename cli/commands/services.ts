@@ -28,8 +28,8 @@ export async function standalone(): Promise<void> {
   const bag = await loadBag(config);
   process.stderr.write(`updraft standalone: ${database.where}; ${describeBag(bag)}\n`);
   for (const [file, err] of bag.errors) process.stderr.write(`  import error in ${file}: ${err}\n`);
-  const scheduler = await Scheduler.create({ database, dagBag: bag, zombieThresholdMs: config.zombieThresholdMs, heartbeatMs: config.heartbeatMs });
-  const worker = await Worker.create({ database, dagBag: bag, slots: config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues] });
+  const scheduler = await Scheduler.create({ database, dagBag: bag, zombieThresholdMs: config.zombieThresholdMs, heartbeatMs: config.heartbeatMs, maxMapLength: config.maxMapLength });
+  const worker = await Worker.create({ database, dagBag: bag, slots: config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues], maxMapLength: config.maxMapLength });
   const triggerer = await Triggerer.create({ database, heartbeatMs: config.heartbeatMs, healthThresholdMs: config.triggererHealthThresholdMs });
   const reporter = reportRuns(database);
   process.stderr.write('scheduler, worker and triggerer running; Ctrl-C to stop\n');
@@ -65,7 +65,7 @@ function reportRuns(database: Awaited<ReturnType<typeof openEnv>>['database']): 
 export async function scheduler(): Promise<void> {
   const { config, database } = await openEnv({ service: true, migrate: true });
   const bag = await loadBag(config);
-  const s = await Scheduler.create({ database, dagBag: bag, zombieThresholdMs: config.zombieThresholdMs, heartbeatMs: config.heartbeatMs });
+  const s = await Scheduler.create({ database, dagBag: bag, zombieThresholdMs: config.zombieThresholdMs, heartbeatMs: config.heartbeatMs, maxMapLength: config.maxMapLength });
   process.stderr.write(`updraft scheduler ${s.id}: ${database.where}; ${describeBag(bag)}\n`);
   await untilSignal(async () => {
     await s.stop();
@@ -76,7 +76,7 @@ export async function scheduler(): Promise<void> {
 export async function worker(slots: number | undefined): Promise<void> {
   const { config, database } = await openEnv({ service: true, migrate: true });
   const bag = await loadBag(config);
-  const w = await Worker.create({ database, dagBag: bag, slots: slots ?? config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues] });
+  const w = await Worker.create({ database, dagBag: bag, slots: slots ?? config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues], maxMapLength: config.maxMapLength });
   process.stderr.write(`updraft worker ${w.id}: ${w.slots} slots, queues ${config.queues.join(',')}; ${database.where}; ${describeBag(bag)}\n`);
   await untilSignal(async () => {
     await w.stop();

@@ -9,6 +9,7 @@ import { withDag, withGroup, qualifyTaskId, currentDag, type BuildTarget } from 
 import { BaseOperator, formatZodIssues, type TaskGroupRef, type TaskOptions } from './operator.ts';
 import { validateSchedule, presetToCron } from './schedule.ts';
 import { findXComArgs } from './function-task.ts';
+import { MappedFunctionOperator, IterateOperator } from './mapping.ts';
 import type { TriggerRule } from './trigger-rules.ts';
 
 const DAG_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$/;
@@ -73,6 +74,8 @@ export interface SerializedTask {
   groupId: string | null;
   /** The task starts deferred on its start trigger, without a worker. */
   startFromTrigger: boolean;
+  /** 'expand': one TI per item, created when the list exists; 'iterate': all items in one TI. */
+  mapped: 'expand' | 'iterate' | null;
 }
 
 export interface SerializedDag {
@@ -220,6 +223,7 @@ function serializeTask(t: BaseOperator, weight: number): SerializedTask {
     queue: o.queue,
     groupId: t.groupId,
     startFromTrigger: t.startTrigger() !== null,
+    mapped: t instanceof MappedFunctionOperator ? 'expand' : t instanceof IterateOperator ? 'iterate' : null,
   };
 }
 

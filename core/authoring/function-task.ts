@@ -15,12 +15,6 @@ export type ResolvableInput<I> = { [K in keyof I]: Resolvable<I[K]> };
 
 export type TaskFn<I, R> = (input: I, context: Context<any>) => R;
 
-export type FunctionTask<I, R> = ([I] extends [void]
-  ? (input?: undefined, overrides?: Partial<TaskOptions>) => XComArg<Awaited<R>>
-  : (input: ResolvableInput<I>, overrides?: Partial<TaskOptions>) => XComArg<Awaited<R>>) & {
-  readonly taskId: string;
-  readonly fn: TaskFn<I, R>;
-};
 
 export class FunctionOperator extends BaseOperator {
   constructor(options: TaskOptions, readonly fn: TaskFn<any, unknown>, readonly input: unknown) {
@@ -48,22 +42,8 @@ export class FunctionOperator extends BaseOperator {
   }
 }
 
-export function task<I extends object | void = void, R = unknown>(
-  options: string | TaskOptions,
-  fn: TaskFn<I, R>,
-): FunctionTask<I, R> {
-  const base: TaskOptions = typeof options === 'string' ? { taskId: options } : options;
-  const factory = (input?: unknown, overrides?: Partial<TaskOptions>) => {
-    const dag = currentDag(`task "${base.taskId}"`);
-    const op = new FunctionOperator({ ...base, ...overrides, taskId: uniqueTaskId(dag, overrides?.taskId ?? base.taskId) }, fn, input);
-    for (const ref of findXComArgs(input)) ref.then(op);
-    return new XComArg(op);
-  };
-  return Object.assign(factory, { taskId: base.taskId, fn }) as unknown as FunctionTask<I, R>;
-}
-
 /** Calling the same task twice in one DAG yields "id", "id__1", "id__2", as in Airflow. */
-function uniqueTaskId(dag: { hasTask(id: string): boolean }, taskId: string): string {
+export function uniqueTaskId(dag: { hasTask(id: string): boolean }, taskId: string): string {
   if (!dag.hasTask(qualifyTaskId(taskId))) return taskId;
   for (let i = 1; ; i++) if (!dag.hasTask(qualifyTaskId(`${taskId}__${i}`))) return `${taskId}__${i}`;
 }

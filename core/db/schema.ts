@@ -45,6 +45,10 @@ export const dagRuns = pgTable('dag_runs', {
   dataIntervalStart: ts('data_interval_start'),
   dataIntervalEnd: ts('data_interval_end'),
   conf: jsonb('conf').notNull().default({}),
+  /** Run-queue order: higher first, then FIFO by queued_at. */
+  priority: integer('priority').notNull().default(0),
+  /** Run tags, matched by the run queue's tag concurrency limits. */
+  tags: jsonb('tags').$type<Record<string, string>>().notNull().default({}),
   queuedAt: ts('queued_at').notNull(),
   startDate: ts('start_date'),
   endDate: ts('end_date'),
@@ -81,6 +85,8 @@ export const taskInstances = pgTable('task_instances', {
   triggerId: bigint('trigger_id', { mode: 'number' }),
   triggerTimeout: ts('trigger_timeout'),
   error: text('error'),
+  /** Live progress of an iterate TI: { done, failed, total }. */
+  progress: jsonb('progress'),
 }, (t) => [
   uniqueIndex('ti_run_task_map').on(t.runPk, t.taskId, t.mapIndex),
   index('ti_state_priority').on(t.state, t.queue, t.priorityWeight, t.scheduledAt),
@@ -105,6 +111,28 @@ export const taskInstanceHistory = pgTable('task_instance_history', {
   duration: doublePrecision('duration'),
   error: text('error'),
 }, (t) => [index('tih_ti').on(t.tiId, t.tryNumber)]);
+
+/**
+ * Concurrency limits a TI is subject to beyond its pool and its DAG's maxActiveTasks, one row
+ * per limit (maxActiveTisPerDag, maxActiveTisPerDagrun, tag limits). The claim counts running
+ * TIs per key, so any number of limit kinds share one mechanism.
+ */
+export const tiLimitKeys = pgTable('ti_limit_keys', {
+  tiId: bigint('ti_id', { mode: 'number' }).notNull().references(() => taskInstances.id, { onDelete: 'cascade' }),
+  key: text('key').notNull(),
+  limit: integer('limit').notNull(),
+}, (t) => [primaryKey({ columns: [t.tiId, t.key] }), index('ti_limit_keys_key').on(t.key)]);
+
+/** Checkpoints of an iterate TI: one row per finished item, written in batches. */
+export const iterateItems = pgTable('iterate_items', {
+  tiId: bigint('ti_id', { mode: 'number' }).notNull().references(() => taskInstances.id, { onDelete: 'cascade' }),
+  itemIndex: integer('item_index').notNull(),
+  state: text('state').notNull(),
+  result: jsonb('result'),
+  error: text('error'),
+  attempts: integer('attempts').notNull(),
+  finishedAt: ts('finished_at').notNull(),
+}, (t) => [primaryKey({ columns: [t.tiId, t.itemIndex] })]);
 
 export const xcom = pgTable('xcom', {
   runPk: integer('run_pk').notNull().references(() => dagRuns.id, { onDelete: 'cascade' }),

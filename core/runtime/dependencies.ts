@@ -15,6 +15,15 @@ import { upsertTrigger } from '../db/queries/triggers.ts';
 import { serializeTrigger } from '../triggers/registry.ts';
 import { KwargsCodec } from '../triggers/secrets.ts';
 import { parseDuration } from '../authoring/duration.ts';
+import { MappedFunctionOperator, productLength } from '../authoring/mapping.ts';
+import { resolveMapLists } from './inputs.ts';
+
+export interface EvaluateOptions {
+  /** Longest list a mapped task may expand over (default 10,000). */
+  maxMapLength?: number;
+}
+
+export const DEFAULT_MAX_MAP_LENGTH = 10_000;
 
 export interface EvaluationResult {
   scheduled: number;
@@ -26,7 +35,7 @@ export interface EvaluationResult {
  * Evaluate `candidates` (task ids) of run `runPk`; pass null to evaluate every waiting task.
  * Only TIs still in state `none` change, so concurrent evaluators never double-schedule.
  */
-export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candidates: Iterable<string> | null): Promise<EvaluationResult> {
+export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candidates: Iterable<string> | null, opts: EvaluateOptions = {}): Promise<EvaluationResult> {
   const states = new Map<string, string[]>();
   const load = async (taskIds: string[] | null) => {
     const where = taskIds === null
@@ -52,6 +61,8 @@ export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candida
   }
 
   const verdicts = { scheduled: [] as string[], skipped: [] as string[], upstream_failed: [] as string[] };
+  const expansions: { taskId: string; size: number }[] = [];
+  const failures: { taskId: string; error: string }[] = [];
   while (pending.length) {
     const next: string[] = [];
     const missing = new Set<string>();
@@ -66,9 +77,23 @@ export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candida
       const op = dag.tasks.get(id)!;
       const verdict = evaluateTriggerRule(op.options.triggerRule, countUpstream(op.upstreamIds, states));
       if (verdict === 'wait') continue;
-      const newState = verdict === 'run' ? TaskState.SCHEDULED : verdict === 'skip' ? TaskState.SKIPPED : TaskState.UPSTREAM_FAILED;
+      let newState: TaskState = verdict === 'run' ? TaskState.SCHEDULED : verdict === 'skip' ? TaskState.SKIPPED : TaskState.UPSTREAM_FAILED;
+      if (newState === TaskState.SCHEDULED && op instanceof MappedFunctionOperator) {
+        // Mapped TIs are created now that the lists exist: one per item; none means skipped.
+        const size = await mapSize(ex, runPk, op, opts.maxMapLength ?? DEFAULT_MAX_MAP_LENGTH);
+        if (typeof size === 'string') {
+          newState = TaskState.FAILED;
+          failures.push({ taskId: id, error: size });
+        } else if (size === 0) {
+          newState = TaskState.SKIPPED;
+        } else {
+          expansions.push({ taskId: id, size });
+          states.set(id, Array.from({ length: size }, () => TaskState.SCHEDULED));
+          continue;
+        }
+      }
       states.set(id, own.map((s) => (s === TaskState.NONE ? newState : s)));
-      (verdicts[newState as keyof typeof verdicts]).push(id);
+      if (newState !== TaskState.FAILED) (verdicts[newState as keyof typeof verdicts]).push(id);
       // Skips and failures decide downstream tasks too; schedules wait for the TI to finish.
       if (newState !== TaskState.SCHEDULED) for (const d of op.downstreamIds) next.push(d);
     }
@@ -92,7 +117,42 @@ export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candida
       .set(finished ? { state, endDate: sql`now()`, duration: 0 } : { state, scheduledAt: sql`now()` })
       .where(and(eq(taskInstances.runPk, runPk), inArray(taskInstances.taskId, ids), eq(taskInstances.state, TaskState.NONE)));
   }
-  return { scheduled: verdicts.scheduled.length, skipped: verdicts.skipped.length, upstreamFailed: verdicts.upstream_failed.length };
+  for (const f of failures) {
+    await ex.update(taskInstances).set({ state: TaskState.FAILED, endDate: sql`now()`, duration: 0, error: f.error })
+      .where(and(eq(taskInstances.runPk, runPk), eq(taskInstances.taskId, f.taskId), eq(taskInstances.state, TaskState.NONE)));
+  }
+  let expanded = 0;
+  for (const e of expansions) expanded += await expandMapped(ex, runPk, e.taskId, e.size);
+  return { scheduled: verdicts.scheduled.length + expanded, skipped: verdicts.skipped.length, upstreamFailed: verdicts.upstream_failed.length };
+}
+
+/** Number of TIs a mapped task expands to, or an error message. */
+async function mapSize(ex: Executor, runPk: number, op: MappedFunctionOperator, maxMapLength: number): Promise<number | string> {
+  try {
+    const { lists, kwargsList } = await resolveMapLists(ex, runPk, op);
+    const n = kwargsList ? kwargsList.length : productLength(lists);
+    if (n > maxMapLength) {
+      return `MapLengthExceeded: task "${op.taskId}" would expand to ${n} TIs, over maxMapLength ${maxMapLength}; raise UPDRAFT_MAX_MAP_LENGTH or use iterate()`;
+    }
+    return n;
+  } catch (err) {
+    return `${(err as Error).name}: ${(err as Error).message}`;
+  }
+}
+
+/** Replace the placeholder TI (map index -1) of a mapped task with `size` scheduled TIs. */
+async function expandMapped(ex: Executor, runPk: number, taskId: string, size: number): Promise<number> {
+  const rows = await ex.execute(sql`
+    with placeholder as (
+      delete from task_instances where run_pk = ${runPk} and task_id = ${taskId} and map_index = -1 and state = ${TaskState.NONE}
+      returning *
+    )
+    insert into task_instances (run_pk, dag_id, run_id, task_id, map_index, state, try_number, max_tries, priority_weight, pool, pool_slots, queue, operator, scheduled_at)
+    select p.run_pk, p.dag_id, p.run_id, p.task_id, g, ${TaskState.SCHEDULED}, 0, p.max_tries, p.priority_weight, p.pool, p.pool_slots, p.queue, p.operator, now()
+    from placeholder p cross join generate_series(0, ${size - 1}) g
+    returning id`);
+  const list = Array.isArray(rows) ? rows : ((rows as { rows?: unknown[] }).rows ?? []);
+  return list.length;
 }
 
 let codec: KwargsCodec | null = null;

@@ -7,13 +7,15 @@
 import type { Dag } from '../authoring/dag.ts';
 import type { BaseOperator } from '../authoring/operator.ts';
 import type { ContextData } from '../authoring/context.ts';
-import { findXComArgs, resolveXComArgs } from '../authoring/function-task.ts';
 import { retryDelayMs, shouldRetry } from '../authoring/retry.ts';
 import type { Database } from '../db/client.ts';
 import type { ClaimedTi } from '../db/queries/task-instances.ts';
-import { readXComs, readXCom, xcomKey } from '../db/queries/xcom.ts';
+import { readXCom } from '../db/queries/xcom.ts';
+import { resolveOperatorInputs } from './inputs.ts';
 import { EVENT_XCOM_KEY } from '../db/queries/trigger-events.ts';
-import { TaskTimeoutError, XComSerializationError } from '../errors.ts';
+import { TaskFailedNoRetry, TaskTimeoutError, XComSerializationError } from '../errors.ts';
+import { MappedFunctionOperator } from '../authoring/mapping.ts';
+import { findXComArgs } from '../authoring/function-task.ts';
 import { findJsonProblem } from './json-value.ts';
 import { buildContext, errorToData, type ErrorData } from './task-context.ts';
 import { LogBuffer, taskLogScope, type LogLine } from './task-log.ts';
@@ -43,6 +45,7 @@ export interface TaskOutcome {
 export interface RunnerEnv {
   database: Database;
   syncPool: SyncPool;
+  maxMapLength: number;
 }
 
 /** What `next_kwargs` holds for a deferred TI; the triggerer adds `event` or `failure`. */
@@ -67,6 +70,7 @@ export async function executeTi(ti: ClaimedTi, run: RunInfo, dag: Dag, env: Runn
     raw = { ok: false, error: { ...errorToData(new Error(`task "${ti.taskId}" of DAG "${ti.dagId}" uses pool "${ti.pool}", which does not exist; create it with \`updraft pools set ${ti.pool} <slots>\``)), retryable: false } };
   } else {
     raw = await runOperator(op, ti, run, dag, env, logs, pushes);
+    if (raw.ok) raw = checkMapSource(op, dag, raw, env.maxMapLength);
   }
   return toOutcome(ti, op, run, raw, logs, pushes);
 }
@@ -96,7 +100,7 @@ async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: D
       event: await resolveEvent(next.event, ti, env.database),
       resumeKwargs: next.kwargs ?? {},
     };
-    const inputs = await resolveInputs(op, ti, env.database);
+    const inputs = await resolveOperatorInputs(env.database.db, ti.runPk, op, ti.mapIndex);
     const failure = next.failure ?? null;
     const xcomPull = (taskId: string, key: string, mapIndex: number) => readXCom(env.database.db, ti.runPk, taskId, key, mapIndex);
     const work: Promise<Raw> = op.mode === 'async'
@@ -147,12 +151,18 @@ async function runInThread(dag: Dag, ti: ClaimedTi, data: ContextData, inputs: u
   }
 }
 
-async function resolveInputs(op: BaseOperator, ti: ClaimedTi, database: Database): Promise<unknown> {
-  const raw = op.inputs();
-  const refs = findXComArgs(raw);
-  if (!refs.length) return raw;
-  const values = await readXComs(database.db, ti.runPk, refs.map((r) => ({ taskId: r.operator.taskId, key: r.key })));
-  return resolveXComArgs(raw, (r) => values.get(xcomKey(r.operator.taskId, r.key)) ?? null);
+/** A task whose output a downstream task maps over must produce a list, and not too long a one. */
+function checkMapSource(op: BaseOperator, dag: Dag, raw: { ok: true; result: unknown }, maxMapLength: number): Raw {
+  for (const consumer of op.downstreamIds) {
+    const c = dag.tasks.get(consumer);
+    if (!(c instanceof MappedFunctionOperator)) continue;
+    if (!findXComArgs(c.mapInputs()).some((r) => r.operator === op)) continue;
+    const why = !Array.isArray(raw.result) ? `returned ${raw.result === null || raw.result === undefined ? 'nothing' : `a ${typeof raw.result}`}, but "${consumer}" maps over it and needs a list`
+      : raw.result.length > maxMapLength ? `returned ${raw.result.length} items for "${consumer}" to map over, more than maxMapLength ${maxMapLength}; raise UPDRAFT_MAX_MAP_LENGTH or use iterate()`
+        : null;
+    if (why) return { ok: false, error: { ...errorToData(new TaskFailedNoRetry(`task "${op.taskId}" of DAG "${op.dagId}" ${why}`)), name: 'MapLengthExceeded' } };
+  }
+  return raw;
 }
 
 async function resolveEvent(event: unknown, ti: ClaimedTi, database: Database): Promise<unknown> {

@@ -16,7 +16,7 @@ import { registerJob, heartbeatJob, endJob } from '../db/queries/jobs.ts';
 import { upsertTrigger } from '../db/queries/triggers.ts';
 import { KwargsCodec } from '../triggers/secrets.ts';
 import type { DagBag } from './dag-bag.ts';
-import { evaluateRun } from './dependencies.ts';
+import { evaluateRun, DEFAULT_MAX_MAP_LENGTH } from './dependencies.ts';
 import { executeTi, type RunInfo, type TaskOutcome } from './task-runner.ts';
 import { SyncPool } from './sync-pool.ts';
 import { installConsoleCapture, type LogLine } from './task-log.ts';
@@ -32,6 +32,8 @@ export interface WorkerOptions {
   syncThreads?: number;
   /** Seals trigger kwargs at rest; defaults to UPDRAFT_SECRET_KEY from the environment. */
   codec?: KwargsCodec;
+  /** Longest list a task may produce for a mapped consumer (default 10,000). */
+  maxMapLength?: number;
   log?: (message: string) => void;
 }
 
@@ -118,7 +120,7 @@ export class Worker {
       let outcome: TaskOutcome;
       try {
         const dag = await this.dagFor(ti.dagId);
-        outcome = await executeTi(ti, this.runCache.get(ti.runPk)!, dag, { database: this.opts.database, syncPool: this.syncPool });
+        outcome = await executeTi(ti, this.runCache.get(ti.runPk)!, dag, { database: this.opts.database, syncPool: this.syncPool, maxMapLength: this.opts.maxMapLength ?? DEFAULT_MAX_MAP_LENGTH });
       } catch (err) {
         outcome = {
           ti, state: TaskState.FAILED, result: undefined, pushes: [], endDate: new Date(), nextRetryAt: null, deferral: null,
@@ -226,7 +228,7 @@ export class Worker {
       if (!dag) continue;
       const downstream = new Set<string>();
       for (const o of outs) for (const d of dag.tasks.get(o.ti.taskId)?.downstreamIds ?? []) downstream.add(d);
-      if (downstream.size) scheduled += (await evaluateRun(tx, runPk, dag, downstream)).scheduled;
+      if (downstream.size) scheduled += (await evaluateRun(tx, runPk, dag, downstream, { maxMapLength: this.opts.maxMapLength })).scheduled;
       if (await finishRunIfDone(tx, runPk, dag)) {
         wakeScheduler = true;
         this.runCache.delete(runPk);

@@ -141,7 +141,7 @@ describe('serialize()', () => {
     expect(byId('a')).toEqual({
       taskId: 'a', operator: 'Noop', mode: 'sync', upstream: [], downstream: ['b', 'c'], triggerRule: 'all_success',
       retries: 2, retryDelayMs: DEFAULT_RETRY_DELAY_MS, retryExponentialBackoff: false, maxRetryDelayMs: null,
-      executionTimeoutMs: null, pool: 'default_pool', poolSlots: 1, priorityWeight: 8, queue: 'default', groupId: null, startFromTrigger: false,
+      executionTimeoutMs: null, pool: 'default_pool', poolSlots: 1, priorityWeight: 8, queue: 'default', groupId: null, startFromTrigger: false, mapped: null,
     } satisfies SerializedTask);
     expect(byId('d').upstream).toEqual(['b', 'c']);
     expect(byId('fast')).toMatchObject({ operator: '@task', retryDelayMs: 90_000, executionTimeoutMs: 7_200_000, retries: 2 });

@@ -60,8 +60,9 @@ export async function startQueuedRuns(ex: Executor, dag: Dag): Promise<StartedRu
 async function createTaskInstances(ex: Executor, runPk: number, runId: string, dag: Dag): Promise<number> {
   const serialized = dag.serialize().tasks;
   const now = new Date();
-  // Roots start scheduled, except start-from-trigger ones, which evaluateRun defers.
-  const ready = (t: (typeof serialized)[number]) => !t.upstream.length && !t.startFromTrigger;
+  // Roots start scheduled, except start-from-trigger ones (evaluateRun defers them) and mapped
+  // ones (evaluateRun expands them).
+  const ready = (t: (typeof serialized)[number]) => !t.upstream.length && !t.startFromTrigger && t.mapped !== 'expand';
   const rows = serialized.map((t) => ({
     runPk, dagId: dag.dagId, runId, taskId: t.taskId, mapIndex: -1,
     state: ready(t) ? TaskState.SCHEDULED : TaskState.NONE,

@@ -26,12 +26,29 @@ export async function clearXComs(ex: Executor, runPk: number, taskId: string, ma
   await ex.delete(xcom).where(and(eq(xcom.runPk, runPk), eq(xcom.taskId, taskId), eq(xcom.mapIndex, mapIndex)));
 }
 
-export async function readXComs(ex: Executor, runPk: number, refs: { taskId: string; key: string }[]): Promise<Map<string, unknown>> {
+/**
+ * Values for (task, key) refs of one run. A ref to a mapped task yields the list of its map
+ * indexes' values in index order (null where an index stored nothing): that is fan-in.
+ */
+export async function readXComs(ex: Executor, runPk: number, refs: { taskId: string; key: string; mapped?: boolean }[]): Promise<Map<string, unknown>> {
   const out = new Map<string, unknown>();
   if (!refs.length) return out;
   const rows = await ex.select({ taskId: xcom.taskId, key: xcom.key, mapIndex: xcom.mapIndex, value: xcom.value }).from(xcom)
     .where(and(eq(xcom.runPk, runPk), inArray(xcom.taskId, [...new Set(refs.map((r) => r.taskId))]), inArray(xcom.key, [...new Set(refs.map((r) => r.key))])));
-  for (const r of rows) if (r.mapIndex === -1) out.set(`${r.taskId}\u0000${r.key}`, r.value);
+  const mapped = new Set(refs.filter((r) => r.mapped).map((r) => xcomKey(r.taskId, r.key)));
+  const lists = new Map<string, unknown[]>();
+  for (const r of rows) {
+    const k = xcomKey(r.taskId, r.key);
+    if (!mapped.has(k)) {
+      if (r.mapIndex === -1) out.set(k, r.value);
+      continue;
+    }
+    if (r.mapIndex < 0) continue;
+    const list = lists.get(k) ?? [];
+    list[r.mapIndex] = r.value;
+    lists.set(k, list);
+  }
+  for (const k of mapped) out.set(k, Array.from(lists.get(k) ?? [], (v) => v ?? null));
   return out;
 }
 

@@ -4,7 +4,7 @@
  * and the DAG bag.
  */
 import path from 'node:path';
-import { loadConfig, openDatabase, DagBag, type Database, type UpdraftConfig } from '../core/index.ts';
+import { loadConfig, openDatabase, DagBag, queries, type Database, type UpdraftConfig } from '../core/index.ts';
 
 export interface CliEnv {
   config: UpdraftConfig;
@@ -45,3 +45,11 @@ function fmt(v: unknown): string {
   if (typeof v === 'object') return JSON.stringify(v);
   return String(v);
 }
+
+/** Pools declared in the config file are created, or resized, when a scheduler starts. */
+export async function applyConfigPools(database: Database, config: UpdraftConfig): Promise<void> {
+  for (const [name, p] of Object.entries(config.pools)) {
+    await queries.pools.setPool(database.db, name, p.slots, p.includeDeferred, p.description ?? null);
+  }
+}
+

@@ -20,7 +20,7 @@ const USAGE = `usage: updraft <command>
                                      run a triggerer (all triggers on one event loop)
   db migrate                         create or upgrade the metadata database
   dags list [--json]                 DAGs found in the DAGs folder
-  dags trigger <dagId> [--conf JSON] [--run-id ID]
+  dags trigger <dagId> [--conf JSON] [--run-id ID] [--priority N] [--tag key=value]...
   dags test <dagId> [--conf JSON] [--json]
                                      one run, in-process, to completion
   tasks test <dagId> <taskId>        run one task, ignoring its dependencies
@@ -40,6 +40,13 @@ environment: DATABASE_URL (PostgreSQL; default is embedded PGlite in UPDRAFT_DAT
 UPDRAFT_DAGS_FOLDER (default dags), UPDRAFT_WORKER_SLOTS, UPDRAFT_ZOMBIE_THRESHOLD, UPDRAFT_HEARTBEAT,
 UPDRAFT_TRIGGERER_HEALTH_THRESHOLD, UPDRAFT_SECRET_KEY (encrypts trigger kwargs at rest)`;
 
+function priorityArg(v: string | undefined): number {
+  if (v === undefined) return 0;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new UsageError(`--priority must be an integer, got "${v}"`);
+  return n;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -48,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
       conf: { type: 'string' },
       'run-id': { type: 'string' },
+      priority: { type: 'string' },
+      tag: { type: 'string', multiple: true },
       'dag-id': { type: 'string' },
       slots: { type: 'string' },
       try: { type: 'string' },
@@ -86,7 +95,7 @@ async function main(argv: string[]): Promise<number> {
     case 'tasks mark-success': await triggers.changeTask(TiAction.MARK_SUCCESS, need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>')); return 0;
     case 'db migrate': await dags.dbMigrate(); return 0;
     case 'dags list': await dags.dagsList(values.json); return 0;
-    case 'dags trigger': await dags.dagsTrigger(need(a, '<dagId>'), values.conf, values['run-id']); return 0;
+    case 'dags trigger': await dags.dagsTrigger(need(a, '<dagId>'), values.conf, values['run-id'], priorityArg(values.priority), values.tag ?? []); return 0;
     case 'dags test': return dags.dagsTest(need(a, '<dagId>'), values.conf, values.json);
     case 'tasks test': return dags.dagsTest(need(a, '<dagId>'), values.conf, values.json, need(b, '<taskId>'));
     case 'tasks logs': await dags.tasksLogs(need(a, '<runId>'), need(b, '<taskId>'), int(values.try, '--try'), values.json); return 0;

@@ -9,6 +9,7 @@ export { BaseOperator, XComArg, chain, ExecutionMode, type TaskOptions, type Lin
 export { task, type FunctionTask, type PartialTask } from './authoring/task.ts';
 export { type Resolvable } from './authoring/function-task.ts';
 export { MappedFunctionOperator, IterateOperator, type IterateOptions, type IterateResult, type ExpandSpec } from './authoring/mapping.ts';
+export { semaphore, type Semaphore } from './authoring/semaphore.ts';
 export { TriggerRule, TRIGGER_RULES, evaluateTriggerRule, type UpstreamCounts, type RuleVerdict } from './authoring/trigger-rules.ts';
 export { retryDelayMs, shouldRetry, type RetryPolicy } from './authoring/retry.ts';
 export { intervalsToRun, nextFireAfter, validateSchedule, presetToCron, type DataInterval } from './authoring/schedule.ts';
@@ -42,4 +43,6 @@ export { loadConfig, type UpdraftConfig } from './config.ts';
 // Database
 export { openDatabase, notify, Channel, redact, type Database, type Db, type Tx, type Executor } from './db/client.ts';
 export * as queries from './db/queries/index.ts';
+export type { RunQueueLimits } from './db/queries/dag-runs.ts';
+export { tagLimitSchema, type TagLimit } from './authoring/limits.ts';
 export * as schema from './db/schema.ts';

@@ -9,7 +9,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import cron, { type ScheduledTask } from 'node-cron';
 import {
   Channel, notify, queries, evaluateRun, intervalsToRun, RunType, TaskState, JobType, shouldRetry, retryDelayMs,
-  type Database, type DagBag, type Dag, type Tx,
+  type Database, type DagBag, type Dag, type Tx, type RunQueueLimits,
 } from '../core/index.ts';
 
 export interface SchedulerOptions {
@@ -25,6 +25,8 @@ export interface SchedulerOptions {
   /** Create runs from cron schedules (off for one-shot uses such as `dags test`). */
   createScheduledRuns?: boolean;
   maxMapLength?: number;
+  /** Deployment-wide run queue limits (default: no global limit). */
+  runQueue?: RunQueueLimits;
 }
 
 export class Scheduler {
@@ -126,7 +128,7 @@ export class Scheduler {
         for (const interval of due) {
           await queries.dagRuns.createRun(tx, {
             dagId: dag.dagId, runId: `scheduled__${interval.start.toISOString()}`, runType: RunType.SCHEDULED,
-            logicalDate: interval.start, dataIntervalStart: interval.start, dataIntervalEnd: interval.end, conf: {},
+            logicalDate: interval.start, dataIntervalStart: interval.start, dataIntervalEnd: interval.end, conf: {}, tags: dag.runTags,
           });
         }
         if (due.length) await queries.dags.setLastIntervalEnd(tx, dag.dagId, due[due.length - 1].end);
@@ -137,20 +139,16 @@ export class Scheduler {
 
   private async startQueuedRuns(): Promise<void> {
     const { database, dagBag } = this.opts;
-    const dagIds = await queries.dagRuns.dagIdsWithQueuedRuns(database.db);
-    for (const dagId of dagIds) {
-      const dag = dagBag.dags.get(dagId);
-      if (!dag) continue;
-      await database.db.transaction(async (tx) => {
-        const started = await queries.dagRuns.startQueuedRuns(tx, dag);
-        for (const run of started) {
-          // A DAG with no tasks, or whose roots are all decided, may already be done.
-          await evaluateRun(tx, run.runPk, dag, null, { maxMapLength: this.opts.maxMapLength });
-          await queries.dagRuns.finishRunIfDone(tx, run.runPk, dag);
-        }
-        if (started.some((r) => r.scheduled > 0)) await notify(tx, Channel.WORKER);
-      });
-    }
+    await database.db.transaction(async (tx) => {
+      const started = await queries.dagRuns.startQueuedRuns(tx, dagBag.dags, this.opts.runQueue ?? { maxConcurrentRuns: -1, runTagLimits: [] });
+      for (const run of started) {
+        const dag = dagBag.dags.get(run.dagId)!;
+        // Roots that are mapped or start from a trigger are decided here; a run may even be done.
+        await evaluateRun(tx, run.runPk, dag, null, { maxMapLength: this.opts.maxMapLength });
+        await queries.dagRuns.finishRunIfDone(tx, run.runPk, dag);
+      }
+      if (started.length) await notify(tx, Channel.WORKER);
+    });
   }
 
   private async releaseRetries(): Promise<void> {

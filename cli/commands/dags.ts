@@ -1,7 +1,7 @@
 /** `dags list|trigger|test`, `tasks test|logs`, `runs list|show`, `import-errors`, `db migrate`. */
 import { and, eq } from 'drizzle-orm';
 import { loadConfig, queries, schema, triggerDagRun, UnknownTaskError, UpdraftError } from '../../core/index.ts';
-import { openEnv, loadBag, printJson, table } from '../env.ts';
+import { openEnv, loadBag, printJson, table, applyConfigPools } from '../env.ts';
 import { runDagLocally } from '../local-run.ts';
 import { UsageError } from '../errors.ts';
 
@@ -44,14 +44,19 @@ export async function importErrors(json: boolean): Promise<void> {
   else process.stdout.write(rows.length ? `${rows.map((r) => `${r.fileloc}: ${r.error}`).join('\n')}\n` : 'no import errors\n');
 }
 
-export async function dagsTrigger(dagId: string, confRaw: string | undefined, runId: string | undefined): Promise<void> {
+export async function dagsTrigger(dagId: string, confRaw: string | undefined, runId: string | undefined, priority = 0, tagArgs: string[] = []): Promise<void> {
   const conf = parseConfArg(confRaw);
+  const tags = Object.fromEntries(tagArgs.map((t) => {
+    const eq = t.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--tag must look like key=value, got "${t}"`);
+    return [t.slice(0, eq), t.slice(eq + 1)];
+  }));
   const { config, database } = await openEnv();
   try {
     const bag = await loadBag(config);
     const dag = bag.get(dagId);
     await database.db.transaction((tx) => queries.dags.syncDagBag(tx, bag.dags.values(), bag.errors));
-    const run = await triggerDagRun(database, dag, conf, runId);
+    const run = await triggerDagRun(database, dag, conf, { runId, priority, tags });
     process.stdout.write(`queued run ${run.runId} of ${dagId}\n`);
   } finally {
     await database.close();
@@ -65,6 +70,7 @@ export async function dagsTest(dagId: string, confRaw: string | undefined, json:
     const bag = await loadBag(config);
     const dag = bag.get(dagId);
     if (onlyTask && !dag.tasks.has(onlyTask)) throw new UnknownTaskError(dagId, onlyTask);
+    await applyConfigPools(database, config);
     const result = await runDagLocally(database, bag, dag, conf, {
       onlyTask,
       onProgress: json ? undefined : (line) => process.stderr.write(`  ${line}\n`),
@@ -121,14 +127,16 @@ export async function runsShow(runId: string, dagId: string | undefined, json: b
     const views = [];
     for (const run of runs) {
       const tis = await queries.dagRuns.runTaskInstances(database.db, run.id);
-      const taskInstances = tis.map((t) => ({ taskId: t.taskId, mapIndex: t.mapIndex, state: t.state, tryNumber: t.tryNumber, startDate: t.startDate, endDate: t.endDate, duration: t.duration, error: t.error }));
+      const taskInstances = tis.map((t) => ({ taskId: t.taskId, mapIndex: t.mapIndex, state: t.state, tryNumber: t.tryNumber, startDate: t.startDate, endDate: t.endDate, duration: t.duration, error: t.error, progress: t.progress as { done: number; failed: number; total: number } | null }));
       views.push({ ...run, taskInstances });
     }
     if (json) printJson(dagId || views.length === 1 ? views[0] : views);
     else {
       for (const v of views) {
         process.stdout.write(`${v.dagId} ${v.runId}: ${v.state} (logical date ${v.logicalDate.toISOString()})\n`);
-        process.stdout.write(`${table(v.taskInstances, ['taskId', 'mapIndex', 'state', 'tryNumber', 'duration', 'error'])}\n\n`);
+        // Iterate TIs show their items as "done/total (n failed)".
+        const rows = v.taskInstances.map((t) => ({ ...t, progress: t.progress ? `${t.progress.done}/${t.progress.total}${t.progress.failed ? ` (${t.progress.failed} failed)` : ''}` : null }));
+        process.stdout.write(`${table(rows, ['taskId', 'mapIndex', 'state', 'tryNumber', 'progress', 'duration', 'error'])}\n\n`);
       }
     }
   } finally {

@@ -1,8 +1,8 @@
 /** Long-running services: standalone, scheduler, worker. Each runs until SIGINT/SIGTERM. */
-import { Worker, queries, type DagBag } from '../../core/index.ts';
-import { Scheduler } from '../../scheduler/index.ts';
+import { Worker, queries, type DagBag, type Database, type UpdraftConfig } from '../../core/index.ts';
+import { Scheduler, type SchedulerOptions } from '../../scheduler/index.ts';
 import { Triggerer } from '../../triggerer/index.ts';
-import { openEnv, loadBag } from '../env.ts';
+import { openEnv, loadBag, applyConfigPools } from '../env.ts';
 
 export async function untilSignal(stop: () => Promise<void>): Promise<void> {
   await new Promise<void>((resolve) => {
@@ -23,12 +23,20 @@ function describeBag(bag: DagBag): string {
   return `${bag.dags.size} DAG(s) from ${bag.folder}${errors}`;
 }
 
+function schedulerOptions(database: Database, dagBag: DagBag, config: UpdraftConfig): SchedulerOptions {
+  return {
+    database, dagBag, zombieThresholdMs: config.zombieThresholdMs, heartbeatMs: config.heartbeatMs, maxMapLength: config.maxMapLength,
+    runQueue: { maxConcurrentRuns: config.maxConcurrentRuns, runTagLimits: config.runTagConcurrencyLimits },
+  };
+}
+
 export async function standalone(): Promise<void> {
   const { config, database } = await openEnv({ service: true, migrate: true });
   const bag = await loadBag(config);
+  await applyConfigPools(database, config);
   process.stderr.write(`updraft standalone: ${database.where}; ${describeBag(bag)}\n`);
   for (const [file, err] of bag.errors) process.stderr.write(`  import error in ${file}: ${err}\n`);
-  const scheduler = await Scheduler.create({ database, dagBag: bag, zombieThresholdMs: config.zombieThresholdMs, heartbeatMs: config.heartbeatMs, maxMapLength: config.maxMapLength });
+  const scheduler = await Scheduler.create(schedulerOptions(database, bag, config));
   const worker = await Worker.create({ database, dagBag: bag, slots: config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues], maxMapLength: config.maxMapLength });
   const triggerer = await Triggerer.create({ database, heartbeatMs: config.heartbeatMs, healthThresholdMs: config.triggererHealthThresholdMs });
   const reporter = reportRuns(database);
@@ -65,7 +73,8 @@ function reportRuns(database: Awaited<ReturnType<typeof openEnv>>['database']): 
 export async function scheduler(): Promise<void> {
   const { config, database } = await openEnv({ service: true, migrate: true });
   const bag = await loadBag(config);
-  const s = await Scheduler.create({ database, dagBag: bag, zombieThresholdMs: config.zombieThresholdMs, heartbeatMs: config.heartbeatMs, maxMapLength: config.maxMapLength });
+  await applyConfigPools(database, config);
+  const s = await Scheduler.create(schedulerOptions(database, bag, config));
   process.stderr.write(`updraft scheduler ${s.id}: ${database.where}; ${describeBag(bag)}\n`);
   await untilSignal(async () => {
     await s.stop();

@@ -11,6 +11,7 @@ import { validateSchedule, presetToCron } from './schedule.ts';
 import { findXComArgs } from './function-task.ts';
 import { MappedFunctionOperator, IterateOperator } from './mapping.ts';
 import type { TriggerRule } from './trigger-rules.ts';
+import { tagLimitSchema, tagLimitKeys, type TagLimit } from './limits.ts';
 
 const DAG_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$/;
 const dateLike = z.union([z.date(), z.string()]).transform((v, ctx) => {
@@ -36,6 +37,9 @@ const dagOptionsSchema = z.object({
   defaultArgs: z.record(z.string(), z.unknown()).default({}),
   params: z.custom<z.ZodType>((v) => v instanceof z.ZodType, 'params must be a zod schema, e.g. z.object({ limit: z.number().default(10) })').nullable().default(null),
   description: z.string().nullable().default(null),
+  maxActiveTasksPerRun: z.number().int().positive().nullable().default(null),
+  tagConcurrencyLimits: z.array(tagLimitSchema).default([]),
+  runTags: z.record(z.string(), z.string()).default({}),
 }).strict();
 
 export interface DagOptions<P extends z.ZodType = z.ZodType> {
@@ -53,6 +57,12 @@ export interface DagOptions<P extends z.ZodType = z.ZodType> {
   defaultArgs?: Partial<Omit<TaskOptions, 'taskId'>>;
   params?: P;
   description?: string;
+  /** Executor-level limit: at most this many TIs of one run at once. */
+  maxActiveTasksPerRun?: number | null;
+  /** Tag limits applied within each run, over task `tags`. */
+  tagConcurrencyLimits?: TagLimit[];
+  /** Tags every run of this DAG carries (matched by the run queue's tag limits). */
+  runTags?: Record<string, string>;
 }
 
 export interface SerializedTask {
@@ -106,6 +116,9 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
   readonly defaultArgs: Record<string, unknown>;
   readonly params: P | null;
   readonly description: string | null;
+  readonly maxActiveTasksPerRun: number | null;
+  readonly tagConcurrencyLimits: TagLimit[];
+  readonly runTags: Record<string, string>;
   readonly tasks = new Map<string, BaseOperator>();
   /** Set by the loader: the file this DAG came from. */
   fileloc = '<unknown>';
@@ -129,6 +142,9 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
     this.defaultArgs = o.defaultArgs;
     this.params = o.params as P | null;
     this.description = o.description;
+    this.maxActiveTasksPerRun = o.maxActiveTasksPerRun;
+    this.tagConcurrencyLimits = o.tagConcurrencyLimits;
+    this.runTags = o.runTags;
 
     const scheduleError = validateSchedule(o.schedule, o.timezone);
     if (scheduleError) throw new DagDefinitionError(this.dagId, scheduleError);
@@ -182,6 +198,19 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
 
   roots(): BaseOperator[] {
     return [...this.tasks.values()].filter((t) => t.upstreamIds.size === 0);
+  }
+
+  /** The limit keys a TI of `taskId` in run `runPk` counts against. */
+  limitKeys(taskId: string, runPk: number): { key: string; limit: number }[] {
+    const op = this.tasks.get(taskId);
+    if (!op) return [];
+    const o = op.options;
+    const keys: { key: string; limit: number }[] = [];
+    if (o.maxActiveTisPerDag !== null) keys.push({ key: `task:${this.dagId}.${taskId}`, limit: o.maxActiveTisPerDag });
+    if (o.maxActiveTisPerDagrun !== null) keys.push({ key: `taskrun:${runPk}.${taskId}`, limit: o.maxActiveTisPerDagrun });
+    if (this.maxActiveTasksPerRun !== null) keys.push({ key: `run:${runPk}`, limit: this.maxActiveTasksPerRun });
+    keys.push(...tagLimitKeys(`run:${runPk}`, o.tags, this.tagConcurrencyLimits));
+    return keys;
   }
 
   serialize(): SerializedDag {

@@ -28,6 +28,12 @@ export interface TaskOptions {
   poolSlots?: number;
   priorityWeight?: number;
   queue?: string;
+  /** At most this many TIs of this task run at once, across all runs. */
+  maxActiveTisPerDag?: number | null;
+  /** At most this many TIs of this task run at once within one run (mapped TIs, say). */
+  maxActiveTisPerDagrun?: number | null;
+  /** Tags matched by the DAG's tagConcurrencyLimits. */
+  tags?: Record<string, string>;
   /** Override detection: run on the worker's event loop ('async') or in a worker thread ('sync'). */
   mode?: ExecutionMode;
 }
@@ -46,6 +52,9 @@ export const taskOptionsSchema = z.object({
   poolSlots: z.number().int().min(1).default(1),
   priorityWeight: z.number().int().default(1),
   queue: z.string().min(1).default('default'),
+  maxActiveTisPerDag: z.number().int().positive().nullable().default(null),
+  maxActiveTisPerDagrun: z.number().int().positive().nullable().default(null),
+  tags: z.record(z.string(), z.string()).default({}),
   mode: z.enum(['sync', 'async']).optional(),
 }).strict();
 
@@ -117,6 +126,14 @@ export abstract class BaseOperator {
 
   get operatorName(): string {
     return this.constructor.name;
+  }
+
+  /**
+   * A fresh instance for one try or one resume: the DAG file built this operator once, and
+   * state a task sets on `this` must not leak into its next resume, retry or another run.
+   */
+  freshInstance(): this {
+    return Object.assign(Object.create(Object.getPrototypeOf(this)) as this, this);
   }
 
   /** `a.then(b)`: b runs after a. Returns its argument, so chains read left to right. */

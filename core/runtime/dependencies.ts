@@ -17,6 +17,7 @@ import { KwargsCodec } from '../triggers/secrets.ts';
 import { parseDuration } from '../authoring/duration.ts';
 import { MappedFunctionOperator, productLength } from '../authoring/mapping.ts';
 import { resolveMapLists } from './inputs.ts';
+import { attachLimitKeys } from '../db/queries/limits.ts';
 
 export interface EvaluateOptions {
   /** Longest list a mapped task may expand over (default 10,000). */
@@ -123,6 +124,7 @@ export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candida
   }
   let expanded = 0;
   for (const e of expansions) expanded += await expandMapped(ex, runPk, e.taskId, e.size);
+  if (expansions.length) await attachLimitKeys(ex, runPk, dag, expansions.map((e) => e.taskId));
   return { scheduled: verdicts.scheduled.length + expanded, skipped: verdicts.skipped.length, upstreamFailed: verdicts.upstream_failed.length };
 }
 
@@ -172,7 +174,7 @@ async function deferAtStart(ex: Executor, runPk: number, dag: Dag, taskIds: stri
     ].filter((x): x is number => x !== null);
     const triggerTimeout = timeouts.length ? new Date(Date.now() + Math.min(...timeouts)) : null;
     await ex.update(taskInstances).set({
-      state: TaskState.DEFERRED, tryNumber: 1, startDate: sql`now()`, triggerId, triggerTimeout,
+      state: TaskState.DEFERRED, tryNumber: sql`${taskInstances.tryNumber} + 1`, startDate: sql`now()`, triggerId, triggerTimeout,
       nextMethod: start.method ?? 'executeComplete', nextKwargs: { kwargs: start.kwargs ?? {} },
     }).where(and(eq(taskInstances.runPk, runPk), eq(taskInstances.taskId, id), eq(taskInstances.state, TaskState.NONE)));
   }

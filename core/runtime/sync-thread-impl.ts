@@ -52,7 +52,7 @@ export async function runSyncTask(req: SyncTaskRequest): Promise<SyncTaskRespons
     const key = `${req.fileloc}@${req.fileVersion}`;
     if (!modules.has(key)) modules.set(key, importDagFile(req.fileloc, req.fileVersion));
     const dag = (await modules.get(key)!).find((d) => d.dagId === req.context.dagId);
-    const op = dag?.task(req.context.taskId);
+    const op = dag?.task(req.context.taskId)?.freshInstance();
     if (!op) throw new Error(`task "${req.context.taskId}" of DAG "${req.context.dagId}" not found in ${req.fileloc} inside the worker thread`);
     const context = buildContext(req.context, {
       signal: new AbortController().signal,

@@ -14,7 +14,8 @@ import { readXCom } from '../db/queries/xcom.ts';
 import { resolveOperatorInputs } from './inputs.ts';
 import { EVENT_XCOM_KEY } from '../db/queries/trigger-events.ts';
 import { TaskFailedNoRetry, TaskTimeoutError, XComSerializationError } from '../errors.ts';
-import { MappedFunctionOperator } from '../authoring/mapping.ts';
+import { IterateOperator, MappedFunctionOperator } from '../authoring/mapping.ts';
+import { runIterate } from './iterate-runner.ts';
 import { findXComArgs } from '../authoring/function-task.ts';
 import { findJsonProblem } from './json-value.ts';
 import { buildContext, errorToData, type ErrorData } from './task-context.ts';
@@ -62,7 +63,7 @@ type Raw = { ok: true; result: unknown } | { ok: false; error: ErrorData } | { o
 export async function executeTi(ti: ClaimedTi, run: RunInfo, dag: Dag, env: RunnerEnv): Promise<TaskOutcome> {
   const logs = new LogBuffer();
   const pushes: [string, unknown][] = [];
-  const op = dag.task(ti.taskId);
+  const op = dag.task(ti.taskId)?.freshInstance();
   let raw: Raw;
   if (!op) {
     raw = { ok: false, error: { ...errorToData(new Error(`task "${ti.taskId}" is no longer in DAG "${ti.dagId}" (${dag.fileloc})`)), retryable: false } };
@@ -103,7 +104,10 @@ async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: D
     const inputs = await resolveOperatorInputs(env.database.db, ti.runPk, op, ti.mapIndex);
     const failure = next.failure ?? null;
     const xcomPull = (taskId: string, key: string, mapIndex: number) => readXCom(env.database.db, ti.runPk, taskId, key, mapIndex);
-    const work: Promise<Raw> = op.mode === 'async'
+    const work: Promise<Raw> = op instanceof IterateOperator
+      ? runIterate(op, ti, data, { database: env.database, syncPool: env.syncPool, fileloc: dag.fileloc, fileVersion: dag.fileVersion, signal: controller.signal, logs, pushes, xcomPull })
+        .then((result): Raw => ({ ok: true, result }), (err): Raw => ({ ok: false, error: errorToData(err) }))
+      : op.mode === 'async'
       ? runOnLoop(op, ti, data, inputs, failure, controller.signal, logs, pushes, xcomPull)
       : runInThread(dag, ti, data, inputs, failure, controller.signal, logs, pushes, xcomPull, env.syncPool);
     return await Promise.race([work, timedOut]);

@@ -191,7 +191,8 @@ export class Worker {
     if (!done.length) return false;
     await recordHistory(tx, done.filter((o) => o.state !== TaskState.DEFERRED).map((o) => o.ti.id));
 
-    const retried = done.filter((o) => o.ti.tryNumber > 1);
+    // A fresh try (not a resume) replaces what earlier tries stored.
+    const retried = done.filter((o) => o.ti.tryNumber > 1 && o.ti.nextMethod === null);
     if (retried.length) {
       await tx.delete(xcom).where(or(...retried.map((o) => and(eq(xcom.runPk, o.ti.runPk), eq(xcom.taskId, o.ti.taskId), eq(xcom.mapIndex, o.ti.mapIndex)))));
     }

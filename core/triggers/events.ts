@@ -17,7 +17,7 @@ export class TaskSuccessEvent extends TriggerEvent<Record<string, unknown>> {
   }
 }
 
-/** End the task as failed (its retry policy still applies). */
+/** End the task as failed, in the triggerer, without retries (as Airflow's end-from-trigger does). */
 export class TaskFailedEvent extends TriggerEvent<{ error: string }> {
   override readonly kind = 'failed' as const;
   constructor(readonly error: string, readonly xcoms: Record<string, unknown> = {}) {

@@ -17,7 +17,7 @@ export async function newRun(database: Database, dag: Dag, logicalDate: Date, ru
 }
 
 export function startRuns(database: Database, dag: Dag) {
-  return database.db.transaction((tx) => queries.dagRuns.startQueuedRuns(tx, dag));
+  return database.db.transaction((tx) => queries.dagRuns.startQueuedRuns(tx, new Map([[dag.dagId, dag]]), { maxConcurrentRuns: -1, runTagLimits: [] }));
 }
 
 export type TiRow = Awaited<ReturnType<typeof queries.dagRuns.runTaskInstances>>[number];

@@ -6,12 +6,16 @@ import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
 import { dagRuns, dags, taskInstances } from '../schema.ts';
 import type { Executor } from '../client.ts';
 import type { Dag } from '../../authoring/dag.ts';
+import { attachLimitKeys } from './limits.ts';
+import { withinTagLimits, type TagLimit } from '../../authoring/limits.ts';
 import { FINISHED_TASK_STATES, RunState, TaskState, type RunType } from '../../runtime/states.ts';
 
 export interface NewRun {
   dagId: string;
   runId: string;
   runType: RunType;
+  priority?: number;
+  tags?: Record<string, string>;
   logicalDate: Date;
   dataIntervalStart: Date | null;
   dataIntervalEnd: Date | null;
@@ -33,25 +37,39 @@ export interface StartedRun {
   scheduled: number;
 }
 
+export interface RunQueueLimits {
+  /** Deployment-wide cap on running runs; -1 for none, 0 to start nothing. */
+  maxConcurrentRuns: number;
+  /** Tag limits over run tags (backfill throttling, per-team caps). */
+  runTagLimits: readonly TagLimit[];
+}
+
 /**
- * Start queued runs of `dag` while it has fewer than maxActiveRuns running. The DAG row is
- * locked first, so concurrent schedulers cannot both start a run past the limit.
+ * The run queue: start queued runs by priority, then FIFO, while the deployment-wide limit,
+ * each DAG's maxActiveRuns and the run tag limits allow. A run that is blocked is skipped and
+ * the runs behind it may still start. One scheduler at a time decides (advisory lock).
  */
-export async function startQueuedRuns(ex: Executor, dag: Dag): Promise<StartedRun[]> {
-  const locked = await ex.select({ id: dags.dagId }).from(dags).where(eq(dags.dagId, dag.dagId)).for('update', { skipLocked: true });
-  if (!locked.length) return [];
-  const [{ running }] = await ex.select({ running: sql<number>`count(*)::int` }).from(dagRuns)
-    .where(and(eq(dagRuns.dagId, dag.dagId), eq(dagRuns.state, RunState.RUNNING)));
-  const room = dag.maxActiveRuns - running;
-  if (room <= 0) return [];
-  const queued = await ex.select({ id: dagRuns.id, runId: dagRuns.runId }).from(dagRuns)
-    .where(and(eq(dagRuns.dagId, dag.dagId), eq(dagRuns.state, RunState.QUEUED)))
-    .orderBy(asc(dagRuns.logicalDate), asc(dagRuns.id)).limit(room);
+export async function startQueuedRuns(ex: Executor, dagsById: ReadonlyMap<string, Dag>, limits: RunQueueLimits): Promise<StartedRun[]> {
+  if (limits.maxConcurrentRuns === 0) return [];
+  await ex.execute(sql`select pg_advisory_xact_lock(74202)`);
+  const running = await ex.select({ dagId: dagRuns.dagId, tags: dagRuns.tags }).from(dagRuns).where(eq(dagRuns.state, RunState.RUNNING));
+  const queued = await ex.select({ id: dagRuns.id, runId: dagRuns.runId, dagId: dagRuns.dagId, tags: dagRuns.tags }).from(dagRuns)
+    .where(eq(dagRuns.state, RunState.QUEUED))
+    .orderBy(desc(dagRuns.priority), asc(dagRuns.queuedAt), asc(dagRuns.id)).limit(1000);
+  const perDag = new Map<string, number>();
+  for (const r of running) perDag.set(r.dagId, (perDag.get(r.dagId) ?? 0) + 1);
   const started: StartedRun[] = [];
   for (const run of queued) {
-    await ex.update(dagRuns).set({ state: RunState.RUNNING, startDate: sql`now()` }).where(eq(dagRuns.id, run.id));
+    if (limits.maxConcurrentRuns >= 0 && running.length >= limits.maxConcurrentRuns) break;
+    const dag = dagsById.get(run.dagId);
+    if (!dag) continue;
+    if ((perDag.get(run.dagId) ?? 0) >= dag.maxActiveRuns) continue;
+    if (!withinTagLimits(run.tags, running.map((r) => r.tags), limits.runTagLimits)) continue;
+    await ex.update(dagRuns).set({ state: RunState.RUNNING, startDate: sql`now()` }).where(and(eq(dagRuns.id, run.id), eq(dagRuns.state, RunState.QUEUED)));
     const scheduled = await createTaskInstances(ex, run.id, run.runId, dag);
     started.push({ runPk: run.id, dagId: dag.dagId, scheduled });
+    running.push({ dagId: run.dagId, tags: run.tags });
+    perDag.set(run.dagId, (perDag.get(run.dagId) ?? 0) + 1);
   }
   return started;
 }
@@ -73,6 +91,7 @@ async function createTaskInstances(ex: Executor, runPk: number, runId: string, d
   for (let i = 0; i < rows.length; i += 1000) {
     await ex.insert(taskInstances).values(rows.slice(i, i + 1000)).onConflictDoNothing();
   }
+  await attachLimitKeys(ex, runPk, dag, dag.tasks.keys());
   return rows.filter((r) => r.state === TaskState.SCHEDULED).length;
 }
 

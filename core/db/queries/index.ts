@@ -8,3 +8,5 @@ export * as jobs from './jobs.ts';
 export * as triggers from './triggers.ts';
 export * as triggerEvents from './trigger-events.ts';
 export * as pools from './pools.ts';
+export * as limits from './limits.ts';
+export * as iterate from './iterate.ts';

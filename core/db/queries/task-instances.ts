@@ -59,8 +59,19 @@ export async function claimScheduled(database: Database, workerId: string, queue
           row_number() over (partition by c.dag_id order by c.priority_weight desc, c.scheduled_at, c.id) as dag_cum
         from candidates c left join pools p on p.name = c.pool left join usage u on u.pool = c.pool
           left join dags d on d.dag_id = c.dag_id left join dag_running dr on dr.dag_id = c.dag_id
+      ), key_running as (
+        select k.key, count(*)::int as n from ti_limit_keys k join task_instances t on t.id = k.ti_id
+        where t.state = ${TaskState.RUNNING} group by k.key
+      ), key_blocked as (
+        -- Per limit key (maxActiveTisPerDag, per run, tag limits): running plus those ahead.
+        select distinct ck.id from (
+          select c.id, k.key, k."limit", row_number() over (partition by k.key order by c.priority_weight desc, c.scheduled_at, c.id) as rn
+          from candidates c join ti_limit_keys k on k.ti_id = c.id
+        ) ck left join key_running kr on kr.key = ck.key
+        where coalesce(kr.n, 0) + ck.rn > ck."limit"
       ), chosen as (
         select id, pool_missing from ranked where (slots < 0 or used + cum <= slots) and dag_running + dag_cum <= dag_limit
+          and id not in (select id from key_blocked)
         order by priority_weight desc, scheduled_at, id limit ${limit}
       )
       update task_instances t

@@ -1,0 +1,273 @@
+/**
+ * Runs an `iterate()` TI: every item of its lists inside this one TI, at most `concurrency` at
+ * a time: async callables on the worker's loop, sync ones through the thread pool. Items
+ * retry on their own with exponential backoff; finished items are checkpointed in batches to
+ * `iterate_items` (with the TI's `progress`), so a retried try skips what already succeeded.
+ * Per-item cost is kept to the essentials: state lives in typed arrays, there is no per-item
+ * database round trip and no per-item log line.
+ */
+import type { ContextData } from '../authoring/context.ts';
+import { itemInput, productLength, type IterateOperator, type IterateResult } from '../authoring/mapping.ts';
+import { semaphore } from '../authoring/semaphore.ts';
+import type { Database } from '../db/client.ts';
+import type { ClaimedTi } from '../db/queries/task-instances.ts';
+import { loadCheckpoints, setProgress, writeCheckpoints, type CheckpointRow } from '../db/queries/iterate.ts';
+import { TaskFailure, XComSerializationError } from '../errors.ts';
+import { resolveMapLists } from './inputs.ts';
+import { findJsonProblem } from './json-value.ts';
+import { buildContext } from './task-context.ts';
+import { taskLogScope, type LogBuffer } from './task-log.ts';
+import type { SyncPool } from './sync-pool.ts';
+
+/** Checkpoint as soon as this many finished items wait to be written. */
+export const CHECKPOINT_BATCH = 500;
+/** How many failures the TI's error names; the rest are counted. */
+const NAMED_FAILURES = 5;
+/** Item failures logged one by one before the log only counts them. */
+const LOGGED_FAILURES = 20;
+const PROGRESS_LOG_EVERY_MS = 10_000;
+const FINAL_WRITE_ATTEMPTS = 3;
+
+export interface IterateEnv {
+  database: Database;
+  syncPool: SyncPool;
+  fileloc: string;
+  fileVersion: string;
+  /** The TI's signal: executionTimeout aborts it, and no new item starts after that. */
+  signal: AbortSignal;
+  logs: LogBuffer;
+  pushes: [string, unknown][];
+  xcomPull(taskId: string, key: string, mapIndex: number): Promise<unknown>;
+}
+
+/** Some items failed for good. Retryable (a retry re-runs only the failed items) unless every failure was final. */
+export class IterateItemsError extends TaskFailure {
+  override readonly retryable: boolean;
+  constructor(message: string, retryable: boolean, readonly failures: { index: number; error: string }[]) {
+    super(message);
+    this.retryable = retryable;
+  }
+}
+
+const SUCCESS = 1;
+const FAILED = 2;
+
+export function runIterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, env: IterateEnv): Promise<unknown> {
+  return taskLogScope.run(env.logs, () => iterate(op, ti, data, env));
+}
+
+async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, env: IterateEnv): Promise<unknown> {
+  const { database, signal, logs } = env;
+  const o = op.iterateOptions;
+  const started = Date.now();
+  const { partial, lists } = await resolveMapLists(database.db, ti.runPk, op);
+  process.stderr.write('TIMING resolve '+(Date.now() - started)+'\n');
+  const total = productLength(lists);
+
+  const results: unknown[] = new Array(total).fill(null);
+  const status = new Uint8Array(total);
+  const attempts = new Uint32Array(total);
+  const finishedAt = new Float64Array(total);
+  const errors = new Map<number, string>();
+  let done = 0;
+  let failed = 0;
+  let finalFailures = 0;
+  let retried = 0;
+
+  // Resume: successes from earlier tries are reused; failures run again (keeping their attempt count).
+  let failedBefore = 0;
+  for (const row of await loadCheckpoints(database.db, ti.id)) {
+    if (row.index < 0 || row.index >= total) continue;
+    attempts[row.index] = row.attempts;
+    if (row.state === 'success') {
+      status[row.index] = SUCCESS;
+      results[row.index] = row.result ?? null;
+      done++;
+    } else failedBefore++;
+  }
+  const mode = op.mode === 'async' ? 'on the event loop' : 'in worker threads';
+  logs.write('info', done || failedBefore
+    ? `resuming: ${done} of ${total} items already done${failedBefore ? `; retrying ${failedBefore} that failed before` : ''}; ${o.concurrency} at a time ${mode}`
+    : `iterating over ${total} items, ${o.concurrency} at a time ${mode}`);
+  await setProgress(database.db, ti.id, ti.tryNumber, { done, failed, total });
+  process.stderr.write('TIMING setup '+(Date.now() - started)+'\n');
+
+  // ---- checkpoints: one write in flight at a time, never awaited by the items themselves
+  let pending: number[] = [];
+  let writing: Promise<void> | null = null;
+  let writeFailures = 0;
+  let lastProgressLog = started;
+  const write = async (): Promise<void> => {
+    const batch = pending;
+    pending = [];
+    const rows: CheckpointRow[] = batch.map((i) => ({
+      index: i, state: status[i] === SUCCESS ? 'success' : 'failed', result: status[i] === SUCCESS ? results[i] : null,
+      error: errors.get(i) ?? null, attempts: attempts[i], finishedAt: finishedAt[i],
+    }));
+    const w0 = Date.now();
+    try {
+      await writeCheckpoints(database, ti.id, ti.tryNumber, rows, { done, failed, total });
+      process.stderr.write(`TIMING write ${batch.length} rows at ${w0 - started} took ${Date.now() - w0}\n`);
+      if (writeFailures) logs.write('info', `checkpoints are being written again after ${writeFailures} failed attempt(s)`);
+      writeFailures = 0;
+    } catch (err) {
+      // Keep the rows: the next flush writes them (upserts make a repeat harmless).
+      pending = batch.concat(pending);
+      if (writeFailures++ === 0) logs.write('warn', `checkpoint of ${batch.length} item(s) failed, will retry: ${(err as Error).message}`);
+    }
+  };
+  const flush = () => {
+    if (writing || !pending.length) return;
+    writing = write().finally(() => {
+      writing = null;
+      if (pending.length >= CHECKPOINT_BATCH && !writeFailures) flush();
+    });
+  };
+  const timer = setInterval(() => {
+    flush();
+    if (Date.now() - lastProgressLog >= PROGRESS_LOG_EVERY_MS) {
+      lastProgressLog = Date.now();
+      logs.write('info', `progress: ${done} of ${total} items done, ${failed} failed`);
+    }
+  }, Math.max(10, o.checkpointEveryMs));
+
+  const settle = (i: number) => {
+    finishedAt[i] = Date.now();
+    if (pending.push(i) >= CHECKPOINT_BATCH && !writeFailures) flush();
+  };
+  const fail = (i: number, err: unknown, tries: number) => {
+    status[i] = FAILED;
+    failed++;
+    if (!isRetryable(err)) finalFailures++;
+    const msg = describe(err);
+    errors.set(i, msg);
+    if (failed <= LOGGED_FAILURES) logs.write('warn', `item #${i} failed after ${tries} attempt(s): ${msg}`);
+    settle(i);
+  };
+  const pause = (ms: number): Promise<boolean> => new Promise((resolve) => {
+    if (signal.aborted) return resolve(false);
+    const onAbort = () => {
+      clearTimeout(t);
+      resolve(false);
+    };
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+
+  // ---- one item call, on the loop or in a thread; throws what the item threw
+  const ctx = buildContext(data, { signal, log: logs.logger(), xcomPush: (k, v) => env.pushes.push([k, v]), xcomPull: env.xcomPull });
+  const warned = new Set<string>();
+  const call = op.mode === 'async'
+    ? (input: Record<string, unknown>) => op.fn(input, ctx)
+    : async (input: Record<string, unknown>) => {
+      const res = await env.syncPool.run({
+        fileloc: env.fileloc, fileVersion: env.fileVersion, context: data, inputs: input, nextMethod: null, failure: null, signal, xcomPull: env.xcomPull,
+      });
+      for (const l of res.logs) logs.write(l.level, l.message);
+      for (const p of res.pushes) env.pushes.push(p);
+      for (const w of res.warnings) if (!warned.has(w)) { warned.add(w); logs.write('warn', w); }
+      if (res.ok) return res.result;
+      throw 'deferred' in res ? { name: 'TaskDeferred', message: '', retryable: false } : res.error;
+    };
+
+  const runItem = async (i: number): Promise<void> => {
+    const input = itemInput(partial, lists, i);
+    let delay = o.itemRetryDelayMs;
+    for (let tries = 1; ; tries++) {
+      attempts[i]++;
+      try {
+        let r = await call(input);
+        if (r === undefined) r = null;
+        else if (r !== null && typeof r !== 'string' && typeof r !== 'boolean') {
+          const problem = findJsonProblem(r);
+          if (problem) throw new XComSerializationError(op.dagId, op.taskId, `item #${i} ${problem.at}`, problem.what);
+        }
+        results[i] = r;
+        status[i] = SUCCESS;
+        done++;
+        settle(i);
+        return;
+      } catch (err) {
+        if (tries > o.itemRetries || !isRetryable(err) || signal.aborted) return fail(i, err, tries);
+        retried++;
+        if (!(await pause(delay))) return fail(i, err, tries);
+        delay *= 2;
+      }
+    }
+  };
+
+  // ---- launch in item order; the semaphore bounds items in flight (retry waits included)
+  const sem = semaphore(o.concurrency);
+  let active = 0;
+  let idle: (() => void) | null = null;
+  try {
+    for (let i = 0; i < total; i++) {
+      if (status[i] === SUCCESS) continue;
+      if (signal.aborted) break;
+      const release = await sem.acquire();
+      if (signal.aborted) {
+        release();
+        break;
+      }
+      active++;
+      void runItem(i).then(() => {
+        release();
+        if (--active === 0 && idle) idle();
+      });
+    }
+    (globalThis as any).T_launched = Date.now() - started;
+    if (active) await new Promise<void>((resolve) => { idle = resolve; });
+    (globalThis as any).T_items = Date.now() - started;
+  } finally {
+    clearInterval(timer);
+    await drainCheckpoints();
+  }
+
+  async function drainCheckpoints(): Promise<void> {
+    for (let tries = 0; writing || pending.length;) {
+      if (writing) {
+        await writing;
+        continue;
+      }
+      if (tries++ >= FINAL_WRITE_ATTEMPTS) {
+        logs.write('warn', `could not checkpoint ${pending.length} finished item(s); a retry of this TI runs them again`);
+        return;
+      }
+      if (tries > 1) await new Promise((r) => setTimeout(r, 250 * tries));
+      flush();
+    }
+  }
+
+  (globalThis as any).T_drain = Date.now() - started;
+  process.stderr.write('TIMING launched/items/drain ' + [(globalThis as any).T_launched, (globalThis as any).T_items, (globalThis as any).T_drain].join(' ') + '\n');
+  if (signal.aborted) throw signal.reason;
+  const secs = ((Date.now() - started) / 1000).toFixed(2);
+  logs.write('info', `finished ${total} items in ${secs}s: ${done} succeeded, ${failed} failed${retried ? `, ${retried} item retr${retried === 1 ? 'y' : 'ies'}` : ''}`);
+  const failures = [...errors].sort((a, b) => a[0] - b[0]).map(([index, error]) => ({ index, error }));
+  if (o.tolerateFailures) return { results, failures } satisfies IterateResult<unknown>;
+  if (failed) {
+    const named = failures.slice(0, NAMED_FAILURES).map((f) => `#${f.index} ${f.error}`).join('; ');
+    const more = failed > NAMED_FAILURES ? `; and ${failed - NAMED_FAILURES} more` : '';
+    throw new IterateItemsError(`${failed} of ${total} items failed: ${named}${more}`, finalFailures < failed, failures);
+  }
+  return results;
+}
+
+function isRetryable(err: unknown): boolean {
+  const e = err as { retryable?: unknown; name?: unknown } | null;
+  if (!e || typeof e !== 'object') return true;
+  return e.retryable !== false && e.name !== 'TaskDeferred' && e.name !== 'TaskSkipped';
+}
+
+/** `Name: first line of the message`, short enough to list several in one TI error. */
+function describe(err: unknown): string {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  if (e && typeof e === 'object' && e.name === 'TaskDeferred') return 'TaskDeferred: items of iterate() cannot defer; use a deferrable task or expand() instead';
+  const name = e && typeof e === 'object' && typeof e.name === 'string' ? e.name : 'Error';
+  const raw = e && typeof e === 'object' && typeof e.message === 'string' ? e.message : String(err);
+  const line = raw.split('\n', 1)[0];
+  return `${name}: ${line.length > 200 ? `${line.slice(0, 199)}…` : line}`;
+}

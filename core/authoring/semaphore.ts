@@ -7,6 +7,8 @@
 export interface Semaphore {
   /** Resolves with a release function once a permit is free. Releasing twice is harmless. */
   acquire(): Promise<() => void>;
+  /** A release function if a permit is free right now (and nobody waits), else null; never waits. */
+  tryAcquire(): (() => void) | null;
   /** Run `fn` holding a permit, releasing it however `fn` ends. */
   run<T>(fn: () => Promise<T> | T): Promise<T>;
   /** Permits free right now. */
@@ -47,16 +49,22 @@ export function semaphore(n: number): Semaphore {
     };
   };
 
-  const acquire = (): Promise<() => void> => {
+  const tryAcquire = (): (() => void) | null => {
     if (free > 0 && head >= queue.length) {
       free--;
-      return Promise.resolve(makeRelease());
+      return makeRelease();
     }
-    return new Promise((resolve) => queue.push(resolve));
+    return null;
+  };
+
+  const acquire = (): Promise<() => void> => {
+    const release = tryAcquire();
+    return release ? Promise.resolve(release) : new Promise((resolve) => queue.push(resolve));
   };
 
   return {
     acquire,
+    tryAcquire,
     async run<T>(fn: () => Promise<T> | T): Promise<T> {
       const release = await acquire();
       try {

@@ -61,7 +61,6 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
   const o = op.iterateOptions;
   const started = Date.now();
   const { partial, lists } = await resolveMapLists(database.db, ti.runPk, op);
-  process.stderr.write('TIMING resolve '+(Date.now() - started)+'\n');
   const total = productLength(lists);
 
   const results: unknown[] = new Array(total).fill(null);
@@ -90,7 +89,6 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
     ? `resuming: ${done} of ${total} items already done${failedBefore ? `; retrying ${failedBefore} that failed before` : ''}; ${o.concurrency} at a time ${mode}`
     : `iterating over ${total} items, ${o.concurrency} at a time ${mode}`);
   await setProgress(database.db, ti.id, ti.tryNumber, { done, failed, total });
-  process.stderr.write('TIMING setup '+(Date.now() - started)+'\n');
 
   // ---- checkpoints: one write in flight at a time, never awaited by the items themselves
   let pending: number[] = [];
@@ -104,16 +102,14 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
       index: i, state: status[i] === SUCCESS ? 'success' : 'failed', result: status[i] === SUCCESS ? results[i] : null,
       error: errors.get(i) ?? null, attempts: attempts[i], finishedAt: finishedAt[i],
     }));
-    const w0 = Date.now();
     try {
       await writeCheckpoints(database, ti.id, ti.tryNumber, rows, { done, failed, total });
-      process.stderr.write(`TIMING write ${batch.length} rows at ${w0 - started} took ${Date.now() - w0}\n`);
       if (writeFailures) logs.write('info', `checkpoints are being written again after ${writeFailures} failed attempt(s)`);
       writeFailures = 0;
     } catch (err) {
       // Keep the rows: the next flush writes them (upserts make a repeat harmless).
       pending = batch.concat(pending);
-      if (writeFailures++ === 0) logs.write('warn', `checkpoint of ${batch.length} item(s) failed, will retry: ${(err as Error).message}`);
+      if (writeFailures++ === 0) logs.write('warn', `checkpoint of ${batch.length} item(s) failed, will retry: ${dbError(err)}`);
     }
   };
   const flush = () => {
@@ -131,9 +127,18 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
     }
   }, Math.max(10, o.checkpointEveryMs));
 
+  // A full batch is written after the current burst of completions (setImmediate), not in the middle of it.
+  let flushQueued = false;
+  const flushLater = () => {
+    flushQueued = false;
+    flush();
+  };
   const settle = (i: number) => {
     finishedAt[i] = Date.now();
-    if (pending.push(i) >= CHECKPOINT_BATCH && !writeFailures) flush();
+    if (pending.push(i) >= CHECKPOINT_BATCH && !writing && !flushQueued && !writeFailures) {
+      flushQueued = true;
+      setImmediate(flushLater);
+    }
   };
   const fail = (i: number, err: unknown, tries: number) => {
     status[i] = FAILED;
@@ -173,54 +178,55 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
       throw 'deferred' in res ? { name: 'TaskDeferred', message: '', retryable: false } : res.error;
     };
 
-  const runItem = async (i: number): Promise<void> => {
-    const input = itemInput(partial, lists, i);
-    let delay = o.itemRetryDelayMs;
-    for (let tries = 1; ; tries++) {
-      attempts[i]++;
-      try {
-        let r = await call(input);
-        if (r === undefined) r = null;
-        else if (r !== null && typeof r !== 'string' && typeof r !== 'boolean') {
-          const problem = findJsonProblem(r);
-          if (problem) throw new XComSerializationError(op.dagId, op.taskId, `item #${i} ${problem.at}`, problem.what);
-        }
-        results[i] = r;
-        status[i] = SUCCESS;
-        done++;
-        settle(i);
-        return;
-      } catch (err) {
-        if (tries > o.itemRetries || !isRetryable(err) || signal.aborted) return fail(i, err, tries);
-        retried++;
-        if (!(await pause(delay))) return fail(i, err, tries);
-        delay *= 2;
-      }
-    }
-  };
-
   // ---- launch in item order; the semaphore bounds items in flight (retry waits included)
   const sem = semaphore(o.concurrency);
   let active = 0;
   let idle: (() => void) | null = null;
+  const runItem = async (i: number, release: () => void): Promise<void> => {
+    const input = itemInput(partial, lists, i);
+    let delay = o.itemRetryDelayMs;
+    try {
+      for (let tries = 1; ; tries++) {
+        attempts[i]++;
+        try {
+          let r = await call(input);
+          if (r === undefined) r = null;
+          else if (r !== null && typeof r !== 'string' && typeof r !== 'boolean') {
+            const problem = findJsonProblem(r);
+            if (problem) throw new XComSerializationError(op.dagId, op.taskId, `item #${i} ${problem.at}`, problem.what);
+          }
+          results[i] = r;
+          status[i] = SUCCESS;
+          done++;
+          settle(i);
+          return;
+        } catch (err) {
+          if (tries > o.itemRetries || !isRetryable(err) || signal.aborted) return fail(i, err, tries);
+          retried++;
+          if (!(await pause(delay))) return fail(i, err, tries);
+          delay *= 2;
+        }
+      }
+    } finally {
+      release();
+      if (--active === 0 && idle) idle();
+    }
+  };
+
   try {
     for (let i = 0; i < total; i++) {
       if (status[i] === SUCCESS) continue;
       if (signal.aborted) break;
-      const release = await sem.acquire();
+      // A free permit is taken without a promise; only a full semaphore makes the launcher wait.
+      const release = sem.tryAcquire() ?? await sem.acquire();
       if (signal.aborted) {
         release();
         break;
       }
       active++;
-      void runItem(i).then(() => {
-        release();
-        if (--active === 0 && idle) idle();
-      });
+      void runItem(i, release);
     }
-    (globalThis as any).T_launched = Date.now() - started;
     if (active) await new Promise<void>((resolve) => { idle = resolve; });
-    (globalThis as any).T_items = Date.now() - started;
   } finally {
     clearInterval(timer);
     await drainCheckpoints();
@@ -241,8 +247,6 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
     }
   }
 
-  (globalThis as any).T_drain = Date.now() - started;
-  process.stderr.write('TIMING launched/items/drain ' + [(globalThis as any).T_launched, (globalThis as any).T_items, (globalThis as any).T_drain].join(' ') + '\n');
   if (signal.aborted) throw signal.reason;
   const secs = ((Date.now() - started) / 1000).toFixed(2);
   logs.write('info', `finished ${total} items in ${secs}s: ${done} succeeded, ${failed} failed${retried ? `, ${retried} item retr${retried === 1 ? 'y' : 'ies'}` : ''}`);
@@ -254,6 +258,13 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
     throw new IterateItemsError(`${failed} of ${total} items failed: ${named}${more}`, finalFailures < failed, failures);
   }
   return results;
+}
+
+/** The driver's reason, not drizzle's wrapper (which quotes the query and its whole JSON payload). */
+function dbError(err: unknown): string {
+  const e = err as { cause?: { message?: unknown }; message?: unknown };
+  const msg = typeof e?.cause?.message === 'string' ? e.cause.message : typeof e?.message === 'string' ? e.message : String(err);
+  return msg.length > 300 ? `${msg.slice(0, 299)}…` : msg;
 }
 
 function isRetryable(err: unknown): boolean {

@@ -72,16 +72,24 @@ describe('updraft command line', () => {
     const out = JSON.parse(r.stdout) as { dags: { dagId: string; fileloc: string; tasks: number }[]; importErrors: unknown[] };
     expect(out.importErrors).toEqual([]);
     expect(out.dags.map((d) => [d.dagId, path.relative(ROOT, d.fileloc), d.tasks])).toEqual([
+      ['concurrency_executor', 'dags/concurrency-executor.ts', 7],
+      ['concurrency_pools', 'dags/concurrency-pools.ts', 2],
+      ['concurrency_run_queue', 'dags/concurrency-run-queue.ts', 1],
+      ['concurrency_tags', 'dags/concurrency-tags.ts', 9],
       ['cron_catchup', 'dags/cron-catchup.ts', 2],
-      ['fanout', 'dags/fanout.ts', 7],
+      ['deferrable_custom', 'dags/deferrable-custom.ts', 2],
+      ['deferrable_sensor', 'dags/deferrable-sensor.ts', 2],
+      ['fanout', 'dags/fanout.ts', 3],
       ['mixed_sync_async', 'dags/mixed-sync-async.ts', 102],
+      ['seed000_expand', 'dags/seed000-expand.ts', 3],
+      ['seed000_iterate', 'dags/seed000-iterate.ts', 3],
       ['trigger_rules_retries', 'dags/trigger-rules-retries.ts', 9],
     ]);
   });
 
   it('refuses to trigger an unknown DAG and names the known ones', async () => {
     const r = await updraft(['dags', 'trigger', 'nope']);
-    expectOneErrorLine(r, /^updraft: unknown DAG "nope"; known DAGs: cron_catchup, fanout, mixed_sync_async, trigger_rules_retries$/);
+    expectOneErrorLine(r, /^updraft: unknown DAG "nope"; known DAGs: concurrency_executor, concurrency_pools, .*, trigger_rules_retries$/);
     expect(existsSync(path.join(dataDir, 'db'))).toBe(true);
   });
 
@@ -128,18 +136,31 @@ describe('updraft dags test --json on the example DAGs', () => {
     expect(out.runId).toMatch(/^manual__/);
     for (const ti of out.taskInstances) {
       expect(Object.keys(ti).sort()).toEqual(['mapIndex', 'state', 'taskId', 'tryNumber']);
-      expect(ti.mapIndex).toBe(-1);
     }
     return out;
   }
 
-  const states = (out: RunJson) => Object.fromEntries(out.taskInstances.map((t) => [t.taskId, [t.state, t.tryNumber]]));
+  const states = (out: RunJson) => Object.fromEntries(out.taskInstances.map((t) => [t.mapIndex >= 0 ? `${t.taskId}[${t.mapIndex}]` : t.taskId, [t.state, t.tryNumber]]));
   const allSucceededOnce = (ids: string[]) => Object.fromEntries(ids.map((id) => [id, ['success', 1]]));
 
   it('fanout', async () => {
-    const ids = ['create_items', 'process_item', 'process_item__1', 'process_item__2', 'process_item__3', 'process_item__4', 'collect_results'];
+    const ids = ['create_items', ...[0, 1, 2, 3, 4].map((i) => `process_item[${i}]`), 'collect_results'];
     expect(states(await testDag('fanout'))).toEqual(allSucceededOnce(ids));
   });
+
+  it('concurrency_pools', async () => {
+    const ids = [...[0, 1, 2, 3, 4].map((i) => `query[${i}]`), ...[0, 1, 2, 3, 4, 5, 6, 7].map((i) => `fetch[${i}]`)];
+    expect(states(await testDag('concurrency_pools'))).toEqual(allSucceededOnce(ids));
+  });
+
+  // Each of these must exit 0 with every TI succeeded on its first try.
+  for (const dagId of ['concurrency_executor', 'concurrency_tags', 'concurrency_run_queue', 'deferrable_custom', 'deferrable_sensor', 'seed000_expand', 'seed000_iterate']) {
+    it(dagId, async () => {
+      const out = await testDag(dagId);
+      expect(out.taskInstances.length).toBeGreaterThan(0);
+      for (const ti of out.taskInstances) expect([ti.taskId, ti.mapIndex, ti.state, ti.tryNumber]).toEqual([ti.taskId, ti.mapIndex, 'success', 1]);
+    });
+  }
 
   it('mixed_sync_async', async () => {
     const ids = ['crunch_numbers', 'fetch', ...Array.from({ length: 99 }, (_, i) => `fetch__${i + 1}`), 'report'];

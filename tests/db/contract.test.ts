@@ -29,7 +29,7 @@ const prio = dag({ dagId: 'prio' }, () => {
   task({ taskId: 'p_mid', priorityWeight: 5 }, noop)();
   task({ taskId: 'p_other_queue', priorityWeight: 100, queue: 'other' }, noop)();
 });
-const wide = dag({ dagId: 'wide' }, () => {
+const wide = dag({ dagId: 'wide', maxActiveTasks: 100 }, () => {
   for (let i = 0; i < 40; i++) task(`w${i}`, noop)();
 });
 

@@ -45,7 +45,8 @@ export interface RunQueueLimits {
 }
 
 /**
- * The run queue: start queued runs by priority, then FIFO, while the deployment-wide limit,
+ * The run queue: start queued runs by priority, then oldest logical date first (for manual runs
+ * that is FIFO: their logical date is when they were queued), while the deployment-wide limit,
  * each DAG's maxActiveRuns and the run tag limits allow. A run that is blocked is skipped and
  * the runs behind it may still start. One scheduler at a time decides (advisory lock).
  */
@@ -55,7 +56,7 @@ export async function startQueuedRuns(ex: Executor, dagsById: ReadonlyMap<string
   const running = await ex.select({ dagId: dagRuns.dagId, tags: dagRuns.tags }).from(dagRuns).where(eq(dagRuns.state, RunState.RUNNING));
   const queued = await ex.select({ id: dagRuns.id, runId: dagRuns.runId, dagId: dagRuns.dagId, tags: dagRuns.tags }).from(dagRuns)
     .where(eq(dagRuns.state, RunState.QUEUED))
-    .orderBy(desc(dagRuns.priority), asc(dagRuns.queuedAt), asc(dagRuns.id)).limit(1000);
+    .orderBy(desc(dagRuns.priority), asc(dagRuns.logicalDate), asc(dagRuns.id)).limit(1000);
   const perDag = new Map<string, number>();
   for (const r of running) perDag.set(r.dagId, (perDag.get(r.dagId) ?? 0) + 1);
   const started: StartedRun[] = [];

@@ -49,6 +49,7 @@ export async function claimScheduled(database: Database, workerId: string, queue
         where state = ${TaskState.SCHEDULED} and queue in ${queues}
         order by priority_weight desc, scheduled_at, id
         limit ${Math.max(256, limit * 8)}
+        for update skip locked
       ), ranked as (
         select c.id, c.priority_weight, c.scheduled_at, p.name is null as pool_missing,
           coalesce(p.slots, -1) as slots, coalesce(u.used, 0) as used,

@@ -34,6 +34,7 @@ export * from './errors.ts';
 // Runtime
 export { DagBag, importDagFile, oneLine } from './runtime/dag-bag.ts';
 export { Worker, type WorkerOptions } from './runtime/worker.ts';
+export { Batcher } from './runtime/batcher.ts';
 export { evaluateRun } from './runtime/dependencies.ts';
 export { triggerDagRun, type TriggeredRun } from './runtime/runs.ts';
 export { changeTaskInstance, TiAction, type TiSelector } from './runtime/ti-control.ts';

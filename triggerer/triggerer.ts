@@ -8,7 +8,7 @@
  */
 import type { Server } from 'node:http';
 import {
-  Channel, notify, queries, JobType, KwargsCodec, deserializeTrigger, oneLine,
+  Channel, notify, queries, JobType, KwargsCodec, deserializeTrigger, oneLine, Batcher,
   type Database, type TriggerOutcome,
 } from '../core/index.ts';
 import { TriggerRun, type TriggerRunOwner } from './trigger-run.ts';
@@ -38,13 +38,12 @@ export class Triggerer implements TriggerRunOwner {
   readonly watchdog: Watchdog;
   private readonly capacity: number;
   private readonly codec: KwargsCodec;
-  private readonly outcomes: TriggerOutcome[] = [];
+  private readonly outcomes: Batcher<TriggerOutcome>;
   /** Deferral-timeout timers by TI id. */
   private readonly tiTimers = new Map<number, NodeJS.Timeout>();
   private lastOrphanSweep = 0;
   private mismatches = 0;
   private readonly intervals: NodeJS.Timeout[] = [];
-  private flushing: Promise<void> | null = null;
   private claiming = false;
   private claimAgain = false;
   private stopped = false;
@@ -56,6 +55,7 @@ export class Triggerer implements TriggerRunOwner {
   private constructor(private readonly opts: TriggererOptions, readonly id: string) {
     this.capacity = opts.capacity ?? 100_000;
     this.codec = opts.codec ?? KwargsCodec.fromEnv();
+    this.outcomes = new Batcher((batch) => this.flush(batch), (err, n) => this.log(`could not apply ${n} trigger event(s), retrying: ${oneLine(err)}`));
     this.watchdog = new Watchdog(opts.blockThresholdMs ?? 200, (r) => {
       this.metrics.blocked.inc({ trigger: r.name });
       // Labels are looked up only when needed, so 100k idle triggers carry no strings.
@@ -195,51 +195,25 @@ export class Triggerer implements TriggerRunOwner {
 
   private enqueue(o: TriggerOutcome): void {
     this.outcomes.push(o);
-    this.scheduleFlush();
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushing) return;
-    this.flushing = new Promise<void>((r) => setImmediate(r)).then(() => this.flush())
-      .catch((err) => this.log(`applying trigger events failed: ${oneLine(err)}`))
-      .finally(() => {
-        this.flushing = null;
-        if (this.outcomes.length) this.scheduleFlush();
-      });
   }
 
   /** Apply a batch of outcomes: delete the fired rows first, then resume or finish their TIs. */
-  private async flush(): Promise<void> {
-    const batch = this.outcomes.splice(0);
-    if (!batch.length) return;
+  private async flush(batch: TriggerOutcome[]): Promise<void> {
     const { database } = this.opts;
     const inline = this.opts.inlineEventLimit ?? 64 * 1024;
-    let applied;
-    try {
-      applied = await database.db.transaction(async (tx) => {
-        await queries.triggers.deleteTriggers(tx, batch.map((o) => o.triggerId));
-        const tis = await queries.triggerEvents.applyTriggerOutcomes(tx, database, batch, inline);
-        if (tis.some((t) => t.state === 'scheduled')) await notify(tx, Channel.WORKER);
-        const ended = [...new Set(tis.filter((t) => t.state !== 'scheduled').map((t) => t.runPk))];
-        if (ended.length) await notify(tx, Channel.SCHEDULER, `runs:${ended.join(',')}`);
-        return tis;
-      });
-    } catch (err) {
-      this.log(`could not apply ${batch.length} trigger event(s), retrying: ${oneLine(err)}`);
-      await new Promise((r) => setTimeout(r, 500));
-      this.outcomes.unshift(...batch);
-      return;
-    }
+    const applied = await database.db.transaction(async (tx) => {
+      await queries.triggers.deleteTriggers(tx, batch.map((o) => o.triggerId));
+      const tis = await queries.triggerEvents.applyTriggerOutcomes(tx, database, batch, inline);
+      if (tis.some((t) => t.state === 'scheduled')) await notify(tx, Channel.WORKER);
+      const ended = [...new Set(tis.filter((t) => t.state !== 'scheduled').map((t) => t.runPk))];
+      if (ended.length) await notify(tx, Channel.SCHEDULER, `runs:${ended.join(',')}`);
+      return tis;
+    });
     this.applied += applied.length;
     for (const o of batch) {
       if (o.kind === 'failure') this.metrics.failures.inc();
       else this.metrics.events.inc();
-      const run = this.runs.get(o.triggerId);
-      for (const ti of run?.tiIds ?? []) {
-        clearTimeout(this.tiTimers.get(ti));
-        this.tiTimers.delete(ti);
-      }
-      this.runs.delete(o.triggerId);
+      this.forget(o.triggerId);
     }
     this.updateGauges();
     this.wake();
@@ -249,12 +223,17 @@ export class Triggerer implements TriggerRunOwner {
     const run = this.runs.get(triggerId);
     if (!run) return;
     run.cancel(kill);
-    for (const ti of run.tiIds) {
+    this.forget(triggerId);
+    this.updateGauges();
+  }
+
+  /** Drop a run and the timeout timers of the TIs that waited on it. */
+  private forget(triggerId: number): void {
+    for (const ti of this.runs.get(triggerId)?.tiIds ?? []) {
       clearTimeout(this.tiTimers.get(ti));
       this.tiTimers.delete(ti);
     }
     this.runs.delete(triggerId);
-    this.updateGauges();
   }
 
   private async heartbeat(): Promise<void> {
@@ -267,7 +246,7 @@ export class Triggerer implements TriggerRunOwner {
     this.mismatches = owned === this.runs.size ? 0 : this.mismatches + 1;
     if (this.mismatches >= 2) {
       const ids = await queries.triggers.ownedTriggerIds(database.db, this.id);
-      const pending = new Set(this.outcomes.map((o) => o.triggerId));
+      const pending = new Set(this.outcomes.pending.map((o) => o.triggerId));
       for (const id of [...this.runs.keys()]) if (!ids.has(id) && !pending.has(id)) this.stopRun(id, false);
     }
     if (Date.now() - this.lastOrphanSweep > 60_000) {
@@ -300,7 +279,7 @@ export class Triggerer implements TriggerRunOwner {
     for (const t of this.intervals) clearInterval(t);
     for (const t of this.tiTimers.values()) clearTimeout(t);
     await this.unlisten?.();
-    while (this.flushing) await this.flushing;
+    await this.outcomes.drain();
     for (const id of [...this.runs.keys()]) this.stopRun(id, false);
     const { database } = this.opts;
     await database.db.transaction(async (tx) => {

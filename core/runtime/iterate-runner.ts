@@ -62,6 +62,7 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
   const started = Date.now();
   const { partial, lists } = await resolveMapLists(database.db, ti.runPk, op);
   const total = productLength(lists);
+  process.stderr.write(`TIMING resolved ${Date.now() - started}\n`);
 
   const results: unknown[] = new Array(total).fill(null);
   const status = new Uint8Array(total);
@@ -89,6 +90,7 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
     ? `resuming: ${done} of ${total} items already done${failedBefore ? `; retrying ${failedBefore} that failed before` : ''}; ${o.concurrency} at a time ${mode}`
     : `iterating over ${total} items, ${o.concurrency} at a time ${mode}`);
   await setProgress(database.db, ti.id, ti.tryNumber, { done, failed, total });
+  process.stderr.write(`TIMING setup ${Date.now() - started}\n`);
 
   // ---- checkpoints: one write in flight at a time, never awaited by the items themselves
   let pending: number[] = [];
@@ -102,8 +104,10 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
       index: i, state: status[i] === SUCCESS ? 'success' : 'failed', result: status[i] === SUCCESS ? results[i] : null,
       error: errors.get(i) ?? null, attempts: attempts[i], finishedAt: finishedAt[i],
     }));
+    const w0 = Date.now();
     try {
       await writeCheckpoints(database, ti.id, ti.tryNumber, rows, { done, failed, total });
+      process.stderr.write(`TIMING write ${batch.length} at ${w0 - started} took ${Date.now() - w0}\n`);
       if (writeFailures) logs.write('info', `checkpoints are being written again after ${writeFailures} failed attempt(s)`);
       writeFailures = 0;
     } catch (err) {
@@ -226,7 +230,9 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
       active++;
       void runItem(i, release);
     }
+    process.stderr.write(`TIMING launched ${Date.now() - started}\n`);
     if (active) await new Promise<void>((resolve) => { idle = resolve; });
+    process.stderr.write(`TIMING items ${Date.now() - started}\n`);
   } finally {
     clearInterval(timer);
     await drainCheckpoints();
@@ -247,6 +253,7 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
     }
   }
 
+  process.stderr.write(`TIMING drained ${Date.now() - started}\n`);
   if (signal.aborted) throw signal.reason;
   const secs = ((Date.now() - started) / 1000).toFixed(2);
   logs.write('info', `finished ${total} items in ${secs}s: ${done} succeeded, ${failed} failed${retried ? `, ${retried} item retr${retried === 1 ? 'y' : 'ies'}` : ''}`);

@@ -19,6 +19,7 @@ import type { DagBag } from './dag-bag.ts';
 import { evaluateRun, DEFAULT_MAX_MAP_LENGTH } from './dependencies.ts';
 import { executeTi, type RunInfo, type TaskOutcome } from './task-runner.ts';
 import { SyncPool } from './sync-pool.ts';
+import { Batcher } from './batcher.ts';
 import { installConsoleCapture, type LogLine } from './task-log.ts';
 import { JobType, TaskState } from './states.ts';
 
@@ -41,7 +42,7 @@ export class Worker {
   readonly slots: number;
   private readonly queues: string[];
   private readonly running = new Map<number, Promise<void>>();
-  private readonly outcomes: TaskOutcome[] = [];
+  private readonly results: Batcher<TaskOutcome>;
   private readonly runCache = new Map<number, RunInfo>();
   private readonly syncPool: SyncPool;
   private readonly codec: KwargsCodec;
@@ -49,7 +50,6 @@ export class Worker {
   /** The claim in flight, so stop() can wait for TIs it is about to start. */
   private claim: Promise<void> = Promise.resolve();
   private claimAgain = false;
-  private flushing: Promise<void> | null = null;
   private stopped = false;
   private heartbeat?: NodeJS.Timeout;
   private unlisten?: () => Promise<void>;
@@ -62,6 +62,8 @@ export class Worker {
     this.queues = opts.queues ?? ['default'];
     this.syncPool = new SyncPool(opts.syncThreads ?? Math.max(2, Math.min(this.slots, 4)));
     this.codec = opts.codec ?? KwargsCodec.fromEnv();
+    // A failed write leaves the TIs running (heartbeats continue) and is retried with them.
+    this.results = new Batcher((batch) => this.flush(batch), (err, n) => this.log(`could not record ${n} result(s), retrying: ${(err as Error).message}`));
   }
 
   static async create(opts: WorkerOptions): Promise<Worker> {
@@ -128,38 +130,14 @@ export class Worker {
           logs: [{ ts: new Date(), level: 'error', message: (err as Error).stack ?? String(err) }],
         };
       }
-      this.outcomes.push(outcome);
-      this.scheduleFlush();
+      this.results.push(outcome);
     })();
     this.running.set(ti.id, job);
   }
 
-  private scheduleFlush(): void {
-    if (this.flushing) return;
-    this.flushing = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.flush())
-      .catch((err) => this.log(`writing results failed: ${(err as Error).message}`))
-      .finally(() => {
-        this.flushing = null;
-        if (this.outcomes.length) this.scheduleFlush();
-      });
-  }
-
   /** Write a batch of outcomes in one transaction, then free their slots and claim more. */
-  private async flush(): Promise<void> {
-    const batch = this.outcomes.splice(0);
-    if (!batch.length) return;
-    const { database } = this.opts;
-    let scheduledAny = false;
-    try {
-      scheduledAny = await database.db.transaction(async (tx) => this.writeBatch(tx, batch));
-    } catch (err) {
-      // Leave the TIs running: the heartbeat stops with us only if we die; retry the write.
-      this.log(`could not record ${batch.length} result(s), retrying: ${(err as Error).message}`);
-      await new Promise((r) => setTimeout(r, 500));
-      this.outcomes.unshift(...batch);
-      return;
-    }
+  private async flush(batch: TaskOutcome[]): Promise<void> {
+    const scheduledAny = await this.opts.database.db.transaction(async (tx) => this.writeBatch(tx, batch));
     for (const o of batch) this.running.delete(o.ti.id);
     this.completed += batch.length;
     if (scheduledAny || this.running.size < this.slots) this.wake();
@@ -280,10 +258,7 @@ export class Worker {
     await this.unlisten?.();
     await this.claim;
     await Promise.allSettled([...this.running.values()]);
-    while (this.flushing || this.outcomes.length) {
-      if (this.flushing) await this.flushing;
-      else this.scheduleFlush();
-    }
+    await this.results.drain();
     await this.syncPool.close();
     await endJob(this.opts.database.db, this.id).catch(() => undefined);
   }

@@ -3,6 +3,7 @@
  * drizzle-kit generates the SQL migrations in `drizzle/` from this file; PGlite and
  * PostgreSQL run the same migrations and the same queries.
  */
+import { sql } from 'drizzle-orm';
 import {
   pgTable, text, integer, bigserial, bigint, timestamp, jsonb, boolean, doublePrecision,
   primaryKey, uniqueIndex, index, serial,
@@ -85,14 +86,19 @@ export const taskInstances = pgTable('task_instances', {
   triggerId: bigint('trigger_id', { mode: 'number' }),
   triggerTimeout: ts('trigger_timeout'),
   error: text('error'),
+  /** A mapped TI's own resolved input, written at expansion so it never re-reads the whole list. */
+  mapInput: jsonb('map_input'),
   /** Live progress of an iterate TI: { done, failed, total }. */
   progress: jsonb('progress'),
 }, (t) => [
   uniqueIndex('ti_run_task_map').on(t.runPk, t.taskId, t.mapIndex),
-  index('ti_state_priority').on(t.state, t.queue, t.priorityWeight, t.scheduledAt),
-  index('ti_worker').on(t.workerId),
+  // Matches the claim's order exactly, so claiming never sorts the whole backlog. Partial
+  // indexes are only written for rows they cover: a claim or a finish touches fewer indexes.
+  index('ti_claim_order').on(t.queue, t.priorityWeight.desc(), t.scheduledAt, t.id).where(sql`state = 'scheduled'`),
+  index('ti_running').on(t.workerId, t.dagId).where(sql`state = 'running'`),
   index('ti_run_state').on(t.runPk, t.state),
-  index('ti_trigger').on(t.triggerId),
+  index('ti_trigger').on(t.triggerId).where(sql`trigger_id is not null`),
+  index('ti_deferred_retry').on(t.state, t.nextRetryAt).where(sql`state in ('deferred', 'up_for_retry')`),
 ]);
 
 /** Every finished try, kept after the live row moves on. */

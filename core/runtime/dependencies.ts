@@ -15,7 +15,7 @@ import { upsertTrigger } from '../db/queries/triggers.ts';
 import { serializeTrigger } from '../triggers/registry.ts';
 import { KwargsCodec } from '../triggers/secrets.ts';
 import { parseDuration } from '../authoring/duration.ts';
-import { MappedFunctionOperator, productLength } from '../authoring/mapping.ts';
+import { MappedFunctionOperator, productLength, itemInput } from '../authoring/mapping.ts';
 import { resolveMapLists } from './inputs.ts';
 import { attachLimitKeys } from '../db/queries/limits.ts';
 
@@ -37,23 +37,27 @@ export interface EvaluationResult {
  * Only TIs still in state `none` change, so concurrent evaluators never double-schedule.
  */
 export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candidates: Iterable<string> | null, opts: EvaluateOptions = {}): Promise<EvaluationResult> {
-  const states = new Map<string, string[]>();
+  // Counts per task and state; a mapped task of 10,000 TIs is a handful of numbers, not rows.
+  const states = new Map<string, StateCounts>();
   const load = async (taskIds: string[] | null) => {
     const where = taskIds === null
       ? eq(taskInstances.runPk, runPk)
       : and(eq(taskInstances.runPk, runPk), inArray(taskInstances.taskId, taskIds));
-    const rows = await ex.select({ taskId: taskInstances.taskId, state: taskInstances.state }).from(taskInstances).where(where);
-    for (const id of taskIds ?? []) states.set(id, []);
+    const rows = await ex.select({ taskId: taskInstances.taskId, state: taskInstances.state, n: sql<number>`count(*)::int` })
+      .from(taskInstances).where(where).groupBy(taskInstances.taskId, taskInstances.state);
+    for (const id of taskIds ?? []) states.set(id, {});
     for (const r of rows) {
-      const list = states.get(r.taskId);
-      if (list) list.push(r.state); else states.set(r.taskId, [r.state]);
+      const c = states.get(r.taskId) ?? {};
+      c[r.state] = Number(r.n);
+      states.set(r.taskId, c);
     }
   };
+  const waiting = (id: string) => (states.get(id)?.[TaskState.NONE] ?? 0) > 0;
 
   let pending: string[];
   if (candidates === null) {
     await load(null);
-    pending = [...states.entries()].filter(([, s]) => s.includes(TaskState.NONE)).map(([id]) => id);
+    pending = [...states.keys()].filter(waiting);
   } else {
     pending = [...new Set(candidates)].filter((id) => dag.tasks.has(id));
     const need = new Set(pending);
@@ -62,38 +66,39 @@ export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candida
   }
 
   const verdicts = { scheduled: [] as string[], skipped: [] as string[], upstream_failed: [] as string[] };
-  const expansions: { taskId: string; size: number }[] = [];
+  const expansions: { taskId: string; items: unknown[] }[] = [];
   const failures: { taskId: string; error: string }[] = [];
   while (pending.length) {
     const next: string[] = [];
     const missing = new Set<string>();
     for (const id of pending) {
-      if (!states.get(id)?.includes(TaskState.NONE)) continue;
+      if (!waiting(id)) continue;
       for (const up of dag.tasks.get(id)!.upstreamIds) if (!states.has(up)) missing.add(up);
     }
     if (missing.size) await load([...missing]);
     for (const id of pending) {
       const own = states.get(id);
-      if (!own?.includes(TaskState.NONE)) continue;
+      if (!own || !waiting(id)) continue;
       const op = dag.tasks.get(id)!;
       const verdict = evaluateTriggerRule(op.options.triggerRule, countUpstream(op.upstreamIds, states));
       if (verdict === 'wait') continue;
       let newState: TaskState = verdict === 'run' ? TaskState.SCHEDULED : verdict === 'skip' ? TaskState.SKIPPED : TaskState.UPSTREAM_FAILED;
       if (newState === TaskState.SCHEDULED && op instanceof MappedFunctionOperator) {
         // Mapped TIs are created now that the lists exist: one per item; none means skipped.
-        const size = await mapSize(ex, runPk, op, opts.maxMapLength ?? DEFAULT_MAX_MAP_LENGTH);
-        if (typeof size === 'string') {
+        const items = await mapItems(ex, runPk, op, opts.maxMapLength ?? DEFAULT_MAX_MAP_LENGTH);
+        if (typeof items === 'string') {
           newState = TaskState.FAILED;
-          failures.push({ taskId: id, error: size });
-        } else if (size === 0) {
+          failures.push({ taskId: id, error: items });
+        } else if (items.length === 0) {
           newState = TaskState.SKIPPED;
         } else {
-          expansions.push({ taskId: id, size });
-          states.set(id, Array.from({ length: size }, () => TaskState.SCHEDULED));
+          expansions.push({ taskId: id, items });
+          states.set(id, { [TaskState.SCHEDULED]: items.length });
           continue;
         }
       }
-      states.set(id, own.map((s) => (s === TaskState.NONE ? newState : s)));
+      own[newState] = (own[newState] ?? 0) + own[TaskState.NONE];
+      own[TaskState.NONE] = 0;
       if (newState !== TaskState.FAILED) (verdicts[newState as keyof typeof verdicts]).push(id);
       // Skips and failures decide downstream tasks too; schedules wait for the TI to finish.
       if (newState !== TaskState.SCHEDULED) for (const d of op.downstreamIds) next.push(d);
@@ -123,35 +128,35 @@ export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candida
       .where(and(eq(taskInstances.runPk, runPk), eq(taskInstances.taskId, f.taskId), eq(taskInstances.state, TaskState.NONE)));
   }
   let expanded = 0;
-  for (const e of expansions) expanded += await expandMapped(ex, runPk, e.taskId, e.size);
+  for (const e of expansions) expanded += await expandMapped(ex, runPk, e.taskId, e.items);
   if (expansions.length) await attachLimitKeys(ex, runPk, dag, expansions.map((e) => e.taskId));
   return { scheduled: verdicts.scheduled.length + expanded, skipped: verdicts.skipped.length, upstreamFailed: verdicts.upstream_failed.length };
 }
 
-/** Number of TIs a mapped task expands to, or an error message. */
-async function mapSize(ex: Executor, runPk: number, op: MappedFunctionOperator, maxMapLength: number): Promise<number | string> {
+/** Each mapped TI's input (its item, with the partial inputs), or an error message. */
+async function mapItems(ex: Executor, runPk: number, op: MappedFunctionOperator, maxMapLength: number): Promise<unknown[] | string> {
   try {
-    const { lists, kwargsList } = await resolveMapLists(ex, runPk, op);
+    const { partial, lists, kwargsList } = await resolveMapLists(ex, runPk, op);
     const n = kwargsList ? kwargsList.length : productLength(lists);
     if (n > maxMapLength) {
       return `MapLengthExceeded: task "${op.taskId}" would expand to ${n} TIs, over maxMapLength ${maxMapLength}; raise UPDRAFT_MAX_MAP_LENGTH or use iterate()`;
     }
-    return n;
+    return Array.from({ length: n }, (_, i) => (kwargsList ? { ...partial, ...kwargsList[i] } : itemInput(partial, lists, i)));
   } catch (err) {
     return `${(err as Error).name}: ${(err as Error).message}`;
   }
 }
 
-/** Replace the placeholder TI (map index -1) of a mapped task with `size` scheduled TIs. */
-async function expandMapped(ex: Executor, runPk: number, taskId: string, size: number): Promise<number> {
+/** Replace the placeholder TI (map index -1) of a mapped task with one scheduled TI per item. */
+async function expandMapped(ex: Executor, runPk: number, taskId: string, items: unknown[]): Promise<number> {
   const rows = await ex.execute(sql`
     with placeholder as (
       delete from task_instances where run_pk = ${runPk} and task_id = ${taskId} and map_index = -1 and state = ${TaskState.NONE}
       returning *
     )
-    insert into task_instances (run_pk, dag_id, run_id, task_id, map_index, state, try_number, max_tries, priority_weight, pool, pool_slots, queue, operator, scheduled_at)
-    select p.run_pk, p.dag_id, p.run_id, p.task_id, g, ${TaskState.SCHEDULED}, 0, p.max_tries, p.priority_weight, p.pool, p.pool_slots, p.queue, p.operator, now()
-    from placeholder p cross join generate_series(0, ${size - 1}) g
+    insert into task_instances (run_pk, dag_id, run_id, task_id, map_index, map_input, state, try_number, max_tries, priority_weight, pool, pool_slots, queue, operator, scheduled_at)
+    select p.run_pk, p.dag_id, p.run_id, p.task_id, (e.ord - 1)::int, e.value, ${TaskState.SCHEDULED}, 0, p.max_tries, p.priority_weight, p.pool, p.pool_slots, p.queue, p.operator, now()
+    from placeholder p cross join jsonb_array_elements(${JSON.stringify(items)}::jsonb) with ordinality as e(value, ord)
     returning id`);
   const list = Array.isArray(rows) ? rows : ((rows as { rows?: unknown[] }).rows ?? []);
   return list.length;
@@ -181,16 +186,17 @@ async function deferAtStart(ex: Executor, runPk: number, dag: Dag, taskIds: stri
   await notify(ex, Channel.TRIGGERER, triggerIds.join(','));
 }
 
-function countUpstream(upstream: Set<string>, states: Map<string, string[]>): UpstreamCounts {
+type StateCounts = Record<string, number>;
+
+function countUpstream(upstream: Set<string>, states: Map<string, StateCounts>): UpstreamCounts {
   const c: UpstreamCounts = { total: 0, success: 0, failed: 0, upstreamFailed: 0, skipped: 0 };
   for (const up of upstream) {
-    for (const s of states.get(up) ?? []) {
-      c.total++;
-      if (s === TaskState.SUCCESS) c.success++;
-      else if (s === TaskState.FAILED) c.failed++;
-      else if (s === TaskState.UPSTREAM_FAILED) c.upstreamFailed++;
-      else if (s === TaskState.SKIPPED) c.skipped++;
-    }
+    const s = states.get(up) ?? {};
+    for (const n of Object.values(s)) c.total += n;
+    c.success += s[TaskState.SUCCESS] ?? 0;
+    c.failed += s[TaskState.FAILED] ?? 0;
+    c.upstreamFailed += s[TaskState.UPSTREAM_FAILED] ?? 0;
+    c.skipped += s[TaskState.SKIPPED] ?? 0;
   }
   return c;
 }

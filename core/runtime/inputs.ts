@@ -37,8 +37,9 @@ export async function resolveMapLists(ex: Executor, runPk: number, op: MappedFun
 }
 
 /** What `run` receives for this TI. */
-export async function resolveOperatorInputs(ex: Executor, runPk: number, op: BaseOperator, mapIndex: number): Promise<unknown> {
+export async function resolveOperatorInputs(ex: Executor, runPk: number, op: BaseOperator, mapIndex: number, mapInput: unknown = null): Promise<unknown> {
   if (op instanceof MappedFunctionOperator) {
+    if (mapInput !== null && mapInput !== undefined) return mapInput;
     const { partial, lists, kwargsList } = await resolveMapLists(ex, runPk, op);
     if (kwargsList) return { ...partial, ...kwargsList[mapIndex] };
     return itemInput(partial, lists, mapIndex);

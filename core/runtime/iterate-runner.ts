@@ -6,6 +6,7 @@
  * Per-item cost is kept to the essentials: state lives in typed arrays, there is no per-item
  * database round trip and no per-item log line.
  */
+import { setMaxListeners } from 'node:events';
 import type { ContextData } from '../authoring/context.ts';
 import { itemInput, productLength, type IterateOperator, type IterateResult } from '../authoring/mapping.ts';
 import { semaphore } from '../authoring/semaphore.ts';
@@ -21,6 +22,8 @@ import type { SyncPool } from './sync-pool.ts';
 
 /** Checkpoint as soon as this many finished items wait to be written. */
 export const CHECKPOINT_BATCH = 500;
+/** Rows per checkpoint statement, so one write never holds the database (or PGlite's loop) long. */
+const MAX_ROWS_PER_WRITE = 2000;
 /** How many failures the TI's error names; the rest are counted. */
 const NAMED_FAILURES = 5;
 /** Item failures logged one by one before the log only counts them. */
@@ -49,8 +52,7 @@ export class IterateItemsError extends TaskFailure {
   }
 }
 
-const SUCCESS = 1;
-const FAILED = 2;
+const SUCCESS = 1, FAILED = 2; // item states in a Uint8Array; 0 = not finished
 
 export function runIterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, env: IterateEnv): Promise<unknown> {
   return taskLogScope.run(env.logs, () => iterate(op, ti, data, env));
@@ -60,37 +62,37 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
   const { database, signal, logs } = env;
   const o = op.iterateOptions;
   const started = Date.now();
+  // Every item in flight may listen on the TI's signal (retry waits, the thread pool, fetch()).
+  setMaxListeners(0, signal);
   const { partial, lists } = await resolveMapLists(database.db, ti.runPk, op);
   const total = productLength(lists);
-  process.stderr.write(`TIMING resolved ${Date.now() - started}\n`);
 
   const results: unknown[] = new Array(total).fill(null);
   const status = new Uint8Array(total);
   const attempts = new Uint32Array(total);
   const finishedAt = new Float64Array(total);
   const errors = new Map<number, string>();
-  let done = 0;
-  let failed = 0;
-  let finalFailures = 0;
-  let retried = 0;
+  let done = 0, failed = 0, retried = 0;
+  let finalFailures = 0; // failures no TI retry can fix
 
   // Resume: successes from earlier tries are reused; failures run again (keeping their attempt count).
   let failedBefore = 0;
+  let resumed = 0;
   for (const row of await loadCheckpoints(database.db, ti.id)) {
     if (row.index < 0 || row.index >= total) continue;
     attempts[row.index] = row.attempts;
     if (row.state === 'success') {
       status[row.index] = SUCCESS;
       results[row.index] = row.result ?? null;
-      done++;
+      resumed++;
     } else failedBefore++;
   }
+  done = resumed;
   const mode = op.mode === 'async' ? 'on the event loop' : 'in worker threads';
-  logs.write('info', done || failedBefore
-    ? `resuming: ${done} of ${total} items already done${failedBefore ? `; retrying ${failedBefore} that failed before` : ''}; ${o.concurrency} at a time ${mode}`
+  logs.write('info', resumed || failedBefore
+    ? `resuming: ${resumed} of ${total} items already done${failedBefore ? `; retrying ${failedBefore} that failed before` : ''}; ${o.concurrency} at a time ${mode}`
     : `iterating over ${total} items, ${o.concurrency} at a time ${mode}`);
-  await setProgress(database.db, ti.id, ti.tryNumber, { done, failed, total });
-  process.stderr.write(`TIMING setup ${Date.now() - started}\n`);
+  await setProgress(database.db, ti.id, ti.tryNumber, { done, failed, total }, true);
 
   // ---- checkpoints: one write in flight at a time, never awaited by the items themselves
   let pending: number[] = [];
@@ -98,16 +100,14 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
   let writeFailures = 0;
   let lastProgressLog = started;
   const write = async (): Promise<void> => {
-    const batch = pending;
-    pending = [];
+    const batch = pending.length > MAX_ROWS_PER_WRITE ? pending.splice(0, MAX_ROWS_PER_WRITE) : pending;
+    if (batch === pending) pending = [];
     const rows: CheckpointRow[] = batch.map((i) => ({
       index: i, state: status[i] === SUCCESS ? 'success' : 'failed', result: status[i] === SUCCESS ? results[i] : null,
       error: errors.get(i) ?? null, attempts: attempts[i], finishedAt: finishedAt[i],
     }));
-    const w0 = Date.now();
     try {
       await writeCheckpoints(database, ti.id, ti.tryNumber, rows, { done, failed, total });
-      process.stderr.write(`TIMING write ${batch.length} at ${w0 - started} took ${Date.now() - w0}\n`);
       if (writeFailures) logs.write('info', `checkpoints are being written again after ${writeFailures} failed attempt(s)`);
       writeFailures = 0;
     } catch (err) {
@@ -116,33 +116,32 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
       if (writeFailures++ === 0) logs.write('warn', `checkpoint of ${batch.length} item(s) failed, will retry: ${dbError(err)}`);
     }
   };
+  // A full batch is written after the current burst of completions, and after a pause as long
+  // as the last write took: checkpoints get at most half the time (PGlite runs them on this loop).
+  let flushQueued = false;
+  const flushAfter = (ms: number) => {
+    flushQueued = true;
+    const go = () => { flushQueued = false; flush(); };
+    if (ms > 0) setTimeout(go, ms); else setImmediate(go);
+  };
   const flush = () => {
     if (writing || !pending.length) return;
+    const t0 = Date.now();
     writing = write().finally(() => {
       writing = null;
-      if (pending.length >= CHECKPOINT_BATCH && !writeFailures) flush();
+      if (pending.length >= CHECKPOINT_BATCH && !writeFailures && !flushQueued) flushAfter(Date.now() - t0);
     });
   };
   const timer = setInterval(() => {
     flush();
-    if (Date.now() - lastProgressLog >= PROGRESS_LOG_EVERY_MS) {
-      lastProgressLog = Date.now();
-      logs.write('info', `progress: ${done} of ${total} items done, ${failed} failed`);
-    }
+    if (Date.now() - lastProgressLog < PROGRESS_LOG_EVERY_MS) return;
+    lastProgressLog = Date.now();
+    logs.write('info', `progress: ${done} of ${total} items done, ${failed} failed`);
   }, Math.max(10, o.checkpointEveryMs));
 
-  // A full batch is written after the current burst of completions (setImmediate), not in the middle of it.
-  let flushQueued = false;
-  const flushLater = () => {
-    flushQueued = false;
-    flush();
-  };
   const settle = (i: number) => {
     finishedAt[i] = Date.now();
-    if (pending.push(i) >= CHECKPOINT_BATCH && !writing && !flushQueued && !writeFailures) {
-      flushQueued = true;
-      setImmediate(flushLater);
-    }
+    if (pending.push(i) >= CHECKPOINT_BATCH && !writing && !flushQueued && !writeFailures) flushAfter(0);
   };
   const fail = (i: number, err: unknown, tries: number) => {
     status[i] = FAILED;
@@ -153,19 +152,6 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
     if (failed <= LOGGED_FAILURES) logs.write('warn', `item #${i} failed after ${tries} attempt(s): ${msg}`);
     settle(i);
   };
-  const pause = (ms: number): Promise<boolean> => new Promise((resolve) => {
-    if (signal.aborted) return resolve(false);
-    const onAbort = () => {
-      clearTimeout(t);
-      resolve(false);
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-
   // ---- one item call, on the loop or in a thread; throws what the item threw
   const ctx = buildContext(data, { signal, log: logs.logger(), xcomPush: (k, v) => env.pushes.push([k, v]), xcomPull: env.xcomPull });
   const warned = new Set<string>();
@@ -207,7 +193,7 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
         } catch (err) {
           if (tries > o.itemRetries || !isRetryable(err) || signal.aborted) return fail(i, err, tries);
           retried++;
-          if (!(await pause(delay))) return fail(i, err, tries);
+          if (!(await pause(delay, signal))) return fail(i, err, tries);
           delay *= 2;
         }
       }
@@ -230,33 +216,44 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
       active++;
       void runItem(i, release);
     }
-    process.stderr.write(`TIMING launched ${Date.now() - started}\n`);
     if (active) await new Promise<void>((resolve) => { idle = resolve; });
-    process.stderr.write(`TIMING items ${Date.now() - started}\n`);
   } finally {
     clearInterval(timer);
-    await drainCheckpoints();
   }
 
-  async function drainCheckpoints(): Promise<void> {
-    for (let tries = 0; writing || pending.length;) {
+  if (signal.aborted || (failed && !o.tolerateFailures)) {
+    // A retry follows: it must find every finished item checkpointed.
+    await drainCheckpoints(false);
+  } else {
+    // The TI's result carries every item now. Progress is made exact before the TI ends; the
+    // remaining rows follow in the background rather than holding up the TI's end.
+    await setProgress(database.db, ti.id, ti.tryNumber, { done, failed, total })
+      .catch((err) => logs.write('warn', `could not record final progress: ${dbError(err)}`));
+    void drainCheckpoints(true);
+  }
+
+  async function drainCheckpoints(background: boolean): Promise<void> {
+    for (let retry = 0; writing || pending.length;) {
       if (writing) {
         await writing;
         continue;
       }
-      if (tries++ >= FINAL_WRITE_ATTEMPTS) {
-        logs.write('warn', `could not checkpoint ${pending.length} finished item(s); a retry of this TI runs them again`);
-        return;
+      if (writeFailures) {
+        if (++retry > FINAL_WRITE_ATTEMPTS) {
+          logs.write('warn', `could not checkpoint ${pending.length} finished item(s); a retry of this TI runs them again`);
+          return;
+        }
+        // In the background the wait must not keep a stopping worker's process alive.
+        await new Promise((r) => { const t = setTimeout(r, 250 * retry); if (background) t.unref(); });
       }
-      if (tries > 1) await new Promise((r) => setTimeout(r, 250 * tries));
       flush();
     }
   }
 
-  process.stderr.write(`TIMING drained ${Date.now() - started}\n`);
   if (signal.aborted) throw signal.reason;
   const secs = ((Date.now() - started) / 1000).toFixed(2);
-  logs.write('info', `finished ${total} items in ${secs}s: ${done} succeeded, ${failed} failed${retried ? `, ${retried} item retr${retried === 1 ? 'y' : 'ies'}` : ''}`);
+  const extra = `${resumed ? `, ${resumed} of them in earlier tries` : ''}${retried ? `; ${retried} item retr${retried === 1 ? 'y' : 'ies'}` : ''}`;
+  logs.write('info', `finished ${total} items in ${secs}s: ${done} succeeded, ${failed} failed${extra}`);
   const failures = [...errors].sort((a, b) => a[0] - b[0]).map(([index, error]) => ({ index, error }));
   if (o.tolerateFailures) return { results, failures } satisfies IterateResult<unknown>;
   if (failed) {
@@ -265,6 +262,16 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
     throw new IterateItemsError(`${failed} of ${total} items failed: ${named}${more}`, finalFailures < failed, failures);
   }
   return results;
+}
+
+/** Wait `ms`; false if the signal aborted first. */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(false);
+    const onAbort = () => { clearTimeout(t); resolve(false); };
+    const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(true); }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** The driver's reason, not drizzle's wrapper (which quotes the query and its whole JSON payload). */

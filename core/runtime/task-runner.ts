@@ -101,7 +101,7 @@ async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: D
       event: await resolveEvent(next.event, ti, env.database),
       resumeKwargs: next.kwargs ?? {},
     };
-    const inputs = await resolveOperatorInputs(env.database.db, ti.runPk, op, ti.mapIndex);
+    const inputs = await resolveOperatorInputs(env.database.db, ti.runPk, op, ti.mapIndex, ti.mapInput);
     const failure = next.failure ?? null;
     const xcomPull = (taskId: string, key: string, mapIndex: number) => readXCom(env.database.db, ti.runPk, taskId, key, mapIndex);
     const work: Promise<Raw> = op instanceof IterateOperator

@@ -8,7 +8,7 @@
 import { and, eq, or } from 'drizzle-orm';
 import { Channel, notify, type Database, type Tx } from '../db/client.ts';
 import { xcom } from '../db/schema.ts';
-import { claimScheduled, finishTis, heartbeatTis, recordHistory, runContext, type ClaimedTi } from '../db/queries/task-instances.ts';
+import { claimScheduled, finishTis, heartbeatTis, runContext, type ClaimedTi } from '../db/queries/task-instances.ts';
 import { writeXComs, type XComWrite } from '../db/queries/xcom.ts';
 import { writeLogs, type LogWrite } from '../db/queries/logs.ts';
 import { finishRunIfDone } from '../db/queries/dag-runs.ts';
@@ -47,6 +47,8 @@ export class Worker {
   private readonly syncPool: SyncPool;
   private readonly codec: KwargsCodec;
   private claiming = false;
+  /** Slots promised to claims in flight, so two claims never overfill the worker. */
+  private reserved = 0;
   /** The claim in flight, so stop() can wait for TIs it is about to start. */
   private claim: Promise<void> = Promise.resolve();
   private claimAgain = false;
@@ -100,21 +102,33 @@ export class Worker {
 
   private async claimLoop(): Promise<void> {
     while (!this.stopped) {
-      const free = this.slots - this.running.size;
+      const free = this.freeSlots();
       if (free <= 0) return;
       let claimed: ClaimedTi[];
+      this.reserved += free;
       try {
         await this.maybeRefreshBag();
         claimed = await claimScheduled(this.opts.database, this.id, this.queues, free);
       } catch (err) {
         this.log(`claim failed: ${(err as Error).message}`);
         return;
+      } finally {
+        this.reserved -= free;
       }
       if (!claimed.length) return;
-      await this.loadRuns(claimed.map((c) => c.runPk));
-      for (const ti of claimed) this.start(ti);
+      await this.startAll(claimed);
       if (claimed.length < free) return;
     }
+  }
+
+  /** Slots neither running a TI nor promised to a claim in flight. */
+  private freeSlots(): number {
+    return this.slots - this.running.size - this.reserved;
+  }
+
+  private async startAll(claimed: ClaimedTi[]): Promise<void> {
+    await this.loadRuns(claimed.map((c) => c.runPk));
+    for (const ti of claimed) this.start(ti);
   }
 
   private start(ti: ClaimedTi): void {
@@ -135,12 +149,27 @@ export class Worker {
     this.running.set(ti.id, job);
   }
 
-  /** Write a batch of outcomes in one transaction, then free their slots and claim more. */
+  /**
+   * Write a batch of outcomes and, in the same transaction, claim TIs for the slots they free
+   * (one commit instead of two on the hot path, as a job queue's "complete and fetch next").
+   */
   private async flush(batch: TaskOutcome[]): Promise<void> {
-    const scheduledAny = await this.opts.database.db.transaction(async (tx) => this.writeBatch(tx, batch));
+    const free = this.stopped ? 0 : Math.max(0, this.freeSlots() + batch.length);
+    this.reserved += free;
+    let claimed: ClaimedTi[] = [];
+    try {
+      claimed = await this.opts.database.db.transaction(async (tx) => {
+        await this.writeBatch(tx, batch);
+        return claimScheduled(this.opts.database, this.id, this.queues, free, tx);
+      });
+    } finally {
+      this.reserved -= free;
+    }
     for (const o of batch) this.running.delete(o.ti.id);
     this.completed += batch.length;
-    if (scheduledAny || this.running.size < this.slots) this.wake();
+    if (claimed.length) await this.startAll(claimed);
+    // Work may remain beyond this batch (or was scheduled by it for another queue's worker).
+    if (claimed.length === free && this.freeSlots() > 0) this.wake();
   }
 
   private async writeBatch(tx: Tx, batch: TaskOutcome[]): Promise<boolean> {
@@ -167,7 +196,6 @@ export class Worker {
     }));
     const done = batch.filter((o) => applied.has(o.ti.id));
     if (!done.length) return false;
-    await recordHistory(tx, done.filter((o) => o.state !== TaskState.DEFERRED).map((o) => o.ti.id));
 
     // A fresh try (not a resume) replaces what earlier tries stored.
     const retried = done.filter((o) => o.ti.tryNumber > 1 && o.ti.nextMethod === null);
@@ -207,8 +235,10 @@ export class Worker {
       if (!dag) continue;
       const downstream = new Set<string>();
       for (const o of outs) for (const d of dag.tasks.get(o.ti.taskId)?.downstreamIds ?? []) downstream.add(d);
-      if (downstream.size) scheduled += (await evaluateRun(tx, runPk, dag, downstream, { maxMapLength: this.opts.maxMapLength })).scheduled;
-      if (await finishRunIfDone(tx, runPk, dag)) {
+      const next = downstream.size ? (await evaluateRun(tx, runPk, dag, downstream, { maxMapLength: this.opts.maxMapLength })).scheduled : 0;
+      scheduled += next;
+      // A run that just scheduled a TI cannot be finished; skip the check on the hot path.
+      if (next === 0 && await finishRunIfDone(tx, runPk, dag)) {
         wakeScheduler = true;
         this.runCache.delete(runPk);
       }

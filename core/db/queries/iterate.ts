@@ -33,13 +33,16 @@ export async function loadCheckpoints(ex: Executor, tiId: number): Promise<{ ind
 
 /**
  * Upsert a batch of finished items and set the TI's progress, in one transaction. A success
- * is never overwritten by a failure (a late write from a superseded try cannot undo one), and
- * progress is only set while `tryNumber` is still the TI's current try.
+ * is never overwritten by a failure (a late write from a superseded try cannot undo one).
  */
 export async function writeCheckpoints(database: Database, tiId: number, tryNumber: number, rows: CheckpointRow[], progress: IterateProgress): Promise<void> {
-  const payload = JSON.stringify(rows.map((r) => ({
-    i: r.index, s: r.state, r: r.result === undefined ? null : r.result, e: r.error, a: r.attempts, f: r.finishedAt,
-  })));
+  // Built as one string: no second array of row objects for a batch of thousands.
+  let payload = '[';
+  for (let k = 0; k < rows.length; k++) {
+    const r = rows[k];
+    payload += `${k ? ',' : ''}{"i":${r.index},"s":"${r.state}","r":${r.result === undefined ? 'null' : JSON.stringify(r.result)},"e":${JSON.stringify(r.error)},"a":${r.attempts},"f":${r.finishedAt}}`;
+  }
+  payload += ']';
   await database.db.transaction(async (tx) => {
     if (rows.length) {
       await tx.execute(sql`
@@ -54,12 +57,15 @@ export async function writeCheckpoints(database: Database, tiId: number, tryNumb
   });
 }
 
-export async function setProgress(ex: Executor, tiId: number, tryNumber: number, progress: IterateProgress): Promise<void> {
+/**
+ * Set an iterate TI's progress while `tryNumber` is its current try. Within a try progress only
+ * moves forward (done + failed never shrinks), so writes finishing out of order cannot show an
+ * older count; `reset` (a try's start) overrides whatever an earlier try left.
+ */
+export async function setProgress(ex: Executor, tiId: number, tryNumber: number, progress: IterateProgress, reset = false): Promise<void> {
+  const finished = progress.done + progress.failed;
   await ex.execute(sql`update task_instances set progress = ${JSON.stringify(progress)}::jsonb
-    where id = ${tiId} and try_number = ${tryNumber}`);
-}
-
-/** Forget a TI's checkpoints, so its next run starts from the first item. */
-export async function clearCheckpoints(ex: Executor, tiId: number): Promise<void> {
-  await ex.delete(iterateItems).where(eq(iterateItems.tiId, tiId));
+    where id = ${tiId} and try_number = ${tryNumber}
+      and (${reset}::boolean or progress is null
+        or coalesce((progress->>'done')::int, 0) + coalesce((progress->>'failed')::int, 0) <= ${finished}::int)`);
 }

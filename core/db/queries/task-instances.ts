@@ -5,7 +5,7 @@
  */
 import { and, eq, inArray, lt, lte, sql } from 'drizzle-orm';
 import { taskInstances, taskInstanceHistory, dagRuns } from '../schema.ts';
-import type { Database, Executor } from '../client.ts';
+import type { Database, Executor, Tx } from '../client.ts';
 import { TaskState } from '../../runtime/states.ts';
 
 export interface ClaimedTi {
@@ -23,6 +23,8 @@ export interface ClaimedTi {
   pool: string;
   /** The TI names a pool that does not exist; the worker fails it with a clear error. */
   poolMissing: boolean;
+  /** A mapped TI's input, resolved when it was expanded. */
+  mapInput: unknown;
 }
 
 /**
@@ -32,24 +34,25 @@ export interface ClaimedTi {
  * return when the zombie is reaped. Each DAG's maxActiveTasks caps its running TIs too. The
  * pool rows are locked for the claim, so concurrent workers cannot both take a last slot.
  */
-export async function claimScheduled(database: Database, workerId: string, queues: string[], limit: number): Promise<ClaimedTi[]> {
-  const rows = await database.db.transaction(async (tx) => {
+export async function claimScheduled(database: Database, workerId: string, queues: string[], limit: number, within?: Tx): Promise<ClaimedTi[]> {
+  if (limit <= 0) return [];
+  const claim = async (tx: Tx) => {
     await tx.execute(sql`select name from pools order by name for update`);
     return database.rows<Record<string, unknown>>(sql`
       with usage as (
-        select ti.pool, sum(ti.pool_slots)::int as used
-        from task_instances ti join pools p on p.name = ti.pool
-        where ti.state = ${TaskState.RUNNING}
-           or (p.include_deferred and (ti.state = ${TaskState.DEFERRED} or (ti.state = ${TaskState.SCHEDULED} and ti.next_method is not null)))
-        group by ti.pool
+        select pool, sum(pool_slots)::int as used from (
+          select pool, pool_slots from task_instances where state = ${TaskState.RUNNING}
+          union all
+          select ti.pool, ti.pool_slots from pools p join task_instances ti on ti.pool = p.name
+          where p.include_deferred and (ti.state = ${TaskState.DEFERRED} or (ti.state = ${TaskState.SCHEDULED} and ti.next_method is not null))
+        ) held group by pool
       ), dag_running as (
         select dag_id, count(*)::int as running from task_instances where state = ${TaskState.RUNNING} group by dag_id
       ), candidates as (
         select id, dag_id, pool, pool_slots, priority_weight, scheduled_at, next_method from task_instances
         where state = ${TaskState.SCHEDULED} and queue in ${queues}
-        order by priority_weight desc, scheduled_at, id
-        limit ${Math.max(256, limit * 8)}
-        for update skip locked
+        order by priority_weight desc nulls last, scheduled_at, id
+        limit ${Math.max(64, limit * 4)}
       ), ranked as (
         select c.id, c.priority_weight, c.scheduled_at, p.name is null as pool_missing,
           coalesce(p.slots, -1) as slots, coalesce(u.used, 0) as used,
@@ -74,16 +77,21 @@ export async function claimScheduled(database: Database, workerId: string, queue
         select id, pool_missing from ranked where (slots < 0 or used + cum <= slots) and dag_running + dag_cum <= dag_limit
           and id not in (select id from key_blocked)
         order by priority_weight desc, scheduled_at, id limit ${limit}
+      ), locked as (
+        -- Only the chosen rows are locked; one another process holds is skipped, not waited on.
+        select t.id, c.pool_missing from task_instances t join chosen c on c.id = t.id
+        for update of t skip locked
       )
       update task_instances t
       set state = ${TaskState.RUNNING}, worker_id = ${workerId}, heartbeat_at = now(), end_date = null, duration = null, error = null,
           -- A resume continues the same try: executionTimeout counts from the try's first start.
           try_number = case when t.next_method is null then t.try_number + 1 else t.try_number end,
-          start_date = case when t.next_method is null then now() else coalesce(t.start_date, now()) end
-      from chosen where t.id = chosen.id and t.state = ${TaskState.SCHEDULED}
+          start_date = case when t.next_method is null then clock_timestamp() else coalesce(t.start_date, clock_timestamp()) end
+      from locked chosen where t.id = chosen.id and t.state = ${TaskState.SCHEDULED}
       returning t.id, t.run_pk, t.dag_id, t.run_id, t.task_id, t.map_index, t.try_number, t.max_tries, t.start_date,
-        t.next_method, t.next_kwargs, t.pool, chosen.pool_missing`, tx);
-  });
+        t.next_method, t.next_kwargs, t.pool, t.map_input, chosen.pool_missing`, tx);
+  };
+  const rows = within ? await claim(within) : await database.db.transaction(claim);
   return rows.map((r) => ({
     id: Number(r.id),
     runPk: Number(r.run_pk),
@@ -98,6 +106,7 @@ export async function claimScheduled(database: Database, workerId: string, queue
     nextKwargs: r.next_kwargs ?? null,
     pool: String(r.pool),
     poolMissing: r.pool_missing === true,
+    mapInput: r.map_input ?? null,
   }));
 }
 
@@ -116,21 +125,29 @@ export interface TiFinish {
   triggerTimeout?: Date | null;
 }
 
-/** Apply finishes for TIs this worker still owns; returns the ids that applied. */
+/** Apply finishes for TIs this worker still owns (recording ended tries); returns the ids that applied. */
 export async function finishTis(ex: Executor, database: Database, workerId: string, items: TiFinish[]): Promise<Set<number>> {
   if (!items.length) return new Set();
   const iso = (d: Date | null | undefined) => d?.toISOString() ?? null;
   const values = sql.join(items.map((i) => sql`(${i.id}::bigint, ${i.tryNumber}::int, ${i.state}::text, ${iso(i.endDate)}::timestamptz,
     ${i.duration}::float8, ${i.error}::text, ${iso(i.nextRetryAt)}::timestamptz, ${i.triggerId ?? null}::bigint, ${i.nextMethod ?? null}::text,
     ${i.nextKwargs === undefined || i.nextKwargs === null ? null : JSON.stringify(i.nextKwargs)}::jsonb, ${iso(i.triggerTimeout)}::timestamptz)`), sql`, `);
+  // One statement: apply the finishes and copy every try that ended into the history table.
   const rows = await database.rows<{ id: string | number }>(sql`
-    update task_instances t
-    set state = v.state, end_date = v.end_date, duration = v.duration, error = v.error, next_retry_at = v.next_retry_at,
-        trigger_id = v.trigger_id, next_method = v.next_method, next_kwargs = v.next_kwargs, trigger_timeout = v.trigger_timeout,
-        worker_id = case when v.state = ${TaskState.DEFERRED} then null else t.worker_id end
-    from (values ${values}) as v(id, try_number, state, end_date, duration, error, next_retry_at, trigger_id, next_method, next_kwargs, trigger_timeout)
-    where t.id = v.id and t.state = ${TaskState.RUNNING} and t.worker_id = ${workerId} and t.try_number = v.try_number
-    returning t.id`, ex);
+    with finished as (
+      update task_instances t
+      set state = v.state, end_date = v.end_date, duration = v.duration, error = v.error, next_retry_at = v.next_retry_at,
+          trigger_id = v.trigger_id, next_method = v.next_method, next_kwargs = v.next_kwargs, trigger_timeout = v.trigger_timeout,
+          worker_id = case when v.state = ${TaskState.DEFERRED} then null else t.worker_id end
+      from (values ${values}) as v(id, try_number, state, end_date, duration, error, next_retry_at, trigger_id, next_method, next_kwargs, trigger_timeout)
+      where t.id = v.id and t.state = ${TaskState.RUNNING} and t.worker_id = ${workerId} and t.try_number = v.try_number
+      returning t.*
+    ), history as (
+      insert into task_instance_history (ti_id, dag_id, run_id, task_id, map_index, try_number, state, worker_id, start_date, end_date, duration, error)
+      select id, dag_id, run_id, task_id, map_index, try_number, state, worker_id, start_date, end_date, duration, error
+      from finished where state <> ${TaskState.DEFERRED}
+    )
+    select id from finished`, ex);
   return new Set(rows.map((r) => Number(r.id)));
 }
 

@@ -1,10 +1,12 @@
 /** `npm run bench -- <name> [--json]`: runs one benchmark; the last stdout line is its JSON. */
+import { fanoutBench } from './fanout.ts';
 import { schedulerBench } from './scheduler.ts';
 import { triggererBench } from './triggerer.ts';
 
 const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   scheduler: schedulerBench,
   triggerer: triggererBench,
+  fanout: fanoutBench,
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -1,10 +1,10 @@
 /**
  * Runs an `iterate()` TI: every item of its lists inside this one TI, at most `concurrency` at
- * a time: async callables on the worker's loop, sync ones through the thread pool. Items
+ * a time (async callables on the worker's loop, sync ones through the thread pool). Items
  * retry on their own with exponential backoff; finished items are checkpointed in batches to
  * `iterate_items` (with the TI's `progress`), so a retried try skips what already succeeded.
  * Per-item cost is kept to the essentials: state lives in typed arrays, there is no per-item
- * database round trip and no per-item log line.
+ * database round trip and no per-item log line, and checkpoints never hold up an item.
  */
 import { setMaxListeners } from 'node:events';
 import type { ContextData } from '../authoring/context.ts';
@@ -21,7 +21,7 @@ import { taskLogScope, type LogBuffer } from './task-log.ts';
 import type { SyncPool } from './sync-pool.ts';
 
 /** Checkpoint as soon as this many finished items wait to be written. */
-export const CHECKPOINT_BATCH = 500;
+const CHECKPOINT_BATCH = 500;
 /** Rows per checkpoint statement, so one write never holds the database (or PGlite's loop) long. */
 const MAX_ROWS_PER_WRITE = 2000;
 /** How many failures the TI's error names; the rest are counted. */
@@ -29,6 +29,7 @@ const NAMED_FAILURES = 5;
 /** Item failures logged one by one before the log only counts them. */
 const LOGGED_FAILURES = 20;
 const PROGRESS_LOG_EVERY_MS = 10_000;
+/** Failed checkpoint writes retried at the end before giving up (a TI retry then redoes those items). */
 const FINAL_WRITE_ATTEMPTS = 3;
 
 export interface IterateEnv {
@@ -76,8 +77,7 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
   let finalFailures = 0; // failures no TI retry can fix
 
   // Resume: successes from earlier tries are reused; failures run again (keeping their attempt count).
-  let failedBefore = 0;
-  let resumed = 0;
+  let failedBefore = 0, resumed = 0;
   for (const row of await loadCheckpoints(database.db, ti.id)) {
     if (row.index < 0 || row.index >= total) continue;
     attempts[row.index] = row.attempts;
@@ -152,6 +152,7 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
     if (failed <= LOGGED_FAILURES) logs.write('warn', `item #${i} failed after ${tries} attempt(s): ${msg}`);
     settle(i);
   };
+
   // ---- one item call, on the loop or in a thread; throws what the item threw
   const ctx = buildContext(data, { signal, log: logs.logger(), xcomPush: (k, v) => env.pushes.push([k, v]), xcomPull: env.xcomPull });
   const warned = new Set<string>();

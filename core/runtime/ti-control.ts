@@ -3,9 +3,9 @@
  * A TI waiting on a trigger is detached first; when nobody else waits on that trigger, the
  * row is deleted and the triggerer is told to kill it (so `onKill` cancels external work).
  */
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { Channel, notify, type Database } from '../db/client.ts';
-import { dagRuns, taskInstances } from '../db/schema.ts';
+import { dagRuns, iterateItems, taskInstances } from '../db/schema.ts';
 import { deleteUnusedTriggers } from '../db/queries/triggers.ts';
 import { UpdraftError } from '../errors.ts';
 import { RunState, TaskState } from './states.ts';
@@ -33,6 +33,8 @@ export async function changeTaskInstance(database: Database, target: TiSelector,
       : { state: action, endDate: sql`now()` };
     await tx.update(taskInstances).set({ ...patch, triggerId: null, triggerTimeout: null, nextMethod: null, nextKwargs: null, workerId: null }).where(where);
     if (action === TiAction.CLEAR) {
+      // A cleared iterate TI starts over; its checkpoints belong to the runs being discarded.
+      await tx.delete(iterateItems).where(inArray(iterateItems.tiId, tis.map((t) => t.id)));
       await tx.update(dagRuns).set({ state: RunState.RUNNING, endDate: null }).where(and(eq(dagRuns.id, run.id), sql`${dagRuns.state} in ('success', 'failed')`));
     }
     const killed = await deleteUnusedTriggers(tx, [...new Set(tis.map((t) => t.triggerId).filter((x): x is number => x !== null))]);

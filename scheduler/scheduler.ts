@@ -56,6 +56,8 @@ export class Scheduler {
     const zombieMs = opts.zombieThresholdMs ?? 30_000;
     s.every(Math.max(250, Math.floor(zombieMs / 3)), () => s.reapZombies());
     s.every(opts.heartbeatMs ?? 5000, () => queries.jobs.heartbeatJob(opts.database.db, id));
+    // The periodic safety net runs even when nothing wakes the scheduler.
+    s.every(5000, () => s.wake());
     if (opts.watchFiles !== false) s.watchFolder();
     s.wake();
     return s;
@@ -210,12 +212,12 @@ export class Scheduler {
           finishedRuns.set(z.runPk, entry);
         }
       }
-      let scheduled = 0;
       for (const [runPk, { dag, taskIds }] of finishedRuns) {
-        scheduled += (await evaluateRun(tx, runPk, dag, taskIds, { maxMapLength: this.opts.maxMapLength })).scheduled;
+        await evaluateRun(tx, runPk, dag, taskIds, { maxMapLength: this.opts.maxMapLength });
         await queries.dagRuns.finishRunIfDone(tx, runPk, dag);
       }
-      if (scheduled) await notify(tx, Channel.WORKER);
+      // Reaped TIs free their pool slots even when nothing new was scheduled.
+      await notify(tx, Channel.WORKER);
       if (retried) this.again = true;
     });
     if (this.again) void this.wake();

@@ -157,10 +157,13 @@ async function runInThread(dag: Dag, ti: ClaimedTi, data: ContextData, inputs: u
 
 /** A task whose output a downstream task maps over must produce a list, and not too long a one. */
 function checkMapSource(op: BaseOperator, dag: Dag, raw: { ok: true; result: unknown }, maxMapLength: number): Raw {
+  // A mapped producer's TIs each return one item; the fan-in list is checked when expanding.
+  if (op instanceof MappedFunctionOperator) return raw;
   for (const consumer of op.downstreamIds) {
     const c = dag.tasks.get(consumer);
     if (!(c instanceof MappedFunctionOperator)) continue;
-    if (!findXComArgs(c.mapInputs()).some((r) => r.operator === op)) continue;
+    // By id: `op` is a fresh copy, while the consumer's XComArg points at the DAG's instance.
+    if (!findXComArgs(c.mapInputs()).some((r) => r.operator.taskId === op.taskId && r.key === 'return_value')) continue;
     const why = !Array.isArray(raw.result) ? `returned ${raw.result === null || raw.result === undefined ? 'nothing' : `a ${typeof raw.result}`}, but "${consumer}" maps over it and needs a list`
       : raw.result.length > maxMapLength ? `returned ${raw.result.length} items for "${consumer}" to map over, more than maxMapLength ${maxMapLength}; raise UPDRAFT_MAX_MAP_LENGTH or use iterate()`
         : null;

@@ -5,7 +5,9 @@
  * downstream tasks and closes finished runs, so the next task starts without waiting for a
  * scheduler loop.
  */
-import { and, eq, or } from 'drizzle-orm';
+import { and, eq, or, sql } from 'drizzle-orm';
+
+const FREED_PREFIX = 'from:';
 import { Channel, notify, type Database, type Tx } from '../db/client.ts';
 import { xcom } from '../db/schema.ts';
 import { claimScheduled, finishTis, heartbeatTis, runContext, type ClaimedTi } from '../db/queries/task-instances.ts';
@@ -72,7 +74,10 @@ export class Worker {
     installConsoleCapture();
     const id = await registerJob(opts.database.db, JobType.WORKER);
     const w = new Worker(opts, id);
-    w.unlisten = await opts.database.listen(Channel.WORKER, () => w.wake());
+    // Our own "slots freed" notices are skipped: the same transaction already claimed for us.
+    w.unlisten = await opts.database.listen(Channel.WORKER, (payload) => {
+      if (payload !== `${FREED_PREFIX}${w.id}`) w.wake();
+    });
     w.heartbeat = setInterval(() => void w.beat(), opts.heartbeatMs ?? 5000);
     w.heartbeat.unref();
     w.wake();
@@ -174,6 +179,10 @@ export class Worker {
 
   private async writeBatch(tx: Tx, batch: TaskOutcome[]): Promise<boolean> {
     const { database } = this.opts;
+    // Lock the batch's runs: two workers finishing a run's last upstream TIs at once must not
+    // each see the other's TI still running and both leave the downstream task waiting.
+    const runPks = [...new Set(batch.map((o) => o.ti.runPk))].sort((a, b) => a - b);
+    await tx.execute(sql`select id from dag_runs where id in ${runPks} order by id for update`);
     // Deferrals first: insert (or join an identical waiting) trigger, then park the TI on it.
     const triggerIds = new Map<number, number>();
     for (const o of batch) {
@@ -243,7 +252,9 @@ export class Worker {
         this.runCache.delete(runPk);
       }
     }
-    if (scheduled) await notify(tx, Channel.WORKER);
+    // Finished TIs free pool and limit slots that TIs on other workers (or queues) may wait for.
+    const freed = done.some((o) => o.state !== TaskState.DEFERRED);
+    if (scheduled || freed) await notify(tx, Channel.WORKER, `${FREED_PREFIX}${this.id}`);
     if (wakeScheduler) await notify(tx, Channel.SCHEDULER);
     if (deferredTriggers.size) await notify(tx, Channel.TRIGGERER, [...deferredTriggers].join(','));
     return scheduled > 0;

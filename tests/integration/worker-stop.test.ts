@@ -31,7 +31,8 @@ describe.skipIf(!pgAvailable)('Worker.stop() on PostgreSQL', () => {
     for (let day = 1; day <= 3; day++) await newRun(database, dag, new Date(Date.UTC(2024, 0, day)));
     await startRuns(database, dag);
 
-    // Hold the worker's first claim in flight: a table lock blocks FOR UPDATE, SKIP LOCKED or not.
+    // Hold the worker's first claim in flight: a table lock blocks its UPDATE. (pg_stat_activity
+    // keeps only the first 1 KiB of a query, so the claim is matched by its opening CTE.)
     const locker = await openDatabase({ databaseUrl: url });
     let release!: () => void;
     const released = new Promise<void>((r) => { release = r; });
@@ -40,12 +41,15 @@ describe.skipIf(!pgAvailable)('Worker.stop() on PostgreSQL', () => {
       await released;
     });
     const claimBlocked = sql`select count(*) as n from pg_stat_activity
-      where datname = current_database() and wait_event_type = 'Lock' and query ilike '%skip locked%'`;
+      where datname = current_database() and wait_event_type = 'Lock' and query ilike '%with usage as%'`;
     const claimActive = sql`select count(*) as n from pg_stat_activity
-      where datname = current_database() and state = 'active' and query ilike '%skip locked%' and pid <> pg_backend_pid()`;
+      where datname = current_database() and state = 'active' and query ilike '%with usage as%' and pid <> pg_backend_pid()`;
     let worker: Worker | undefined;
     let atStop: Map<number, string>;
     try {
+      // The lock must be held before the worker's first claim, or the claim simply succeeds.
+      await waitFor(async () => (await count(database, sql`select count(*) as n from pg_locks
+        where relation = 'task_instances'::regclass and mode = 'ExclusiveLock' and granted`)) > 0, 'the table lock');
       worker = await Worker.create({ database, dagBag: bag, slots: 4, heartbeatMs: 500, log: () => {} });
       await waitFor(async () => (await count(database, claimBlocked)) > 0, 'the worker claim to wait on the lock');
       const stopping = worker.stop();

@@ -147,16 +147,16 @@ async function mapItems(ex: Executor, runPk: number, op: MappedFunctionOperator,
   }
 }
 
-/** Replace the placeholder TI (map index -1) of a mapped task with one scheduled TI per item. */
+/** Replace the unexpanded TI (map index -1) of a mapped task with one scheduled TI per item. */
 async function expandMapped(ex: Executor, runPk: number, taskId: string, items: unknown[]): Promise<number> {
   const rows = await ex.execute(sql`
-    with placeholder as (
+    with unexpanded as (
       delete from task_instances where run_pk = ${runPk} and task_id = ${taskId} and map_index = -1 and state = ${TaskState.NONE}
       returning *
     )
     insert into task_instances (run_pk, dag_id, run_id, task_id, map_index, map_input, state, try_number, max_tries, priority_weight, pool, pool_slots, queue, operator, scheduled_at)
     select p.run_pk, p.dag_id, p.run_id, p.task_id, (e.ord - 1)::int, e.value, ${TaskState.SCHEDULED}, 0, p.max_tries, p.priority_weight, p.pool, p.pool_slots, p.queue, p.operator, now()
-    from placeholder p cross join jsonb_array_elements(${JSON.stringify(items)}::jsonb) with ordinality as e(value, ord)
+    from unexpanded p cross join jsonb_array_elements(${JSON.stringify(items)}::jsonb) with ordinality as e(value, ord)
     returning id`);
   const list = Array.isArray(rows) ? rows : ((rows as { rows?: unknown[] }).rows ?? []);
   return list.length;

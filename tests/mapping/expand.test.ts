@@ -48,7 +48,7 @@ describe('expand, fan-in and retries (runDagLocally on PGlite)', () => {
       [0, TaskState.SUCCESS, 1], [1, TaskState.SUCCESS, 1], [2, TaskState.SUCCESS, 1],
     ]);
     for (const t of mapped) expect(await res.xcom('who_am_i', t.mapIndex)).toEqual({ x: [10, 20, 30][t.mapIndex], mapIndex: t.mapIndex });
-    // No placeholder is left behind, and the fan-in is not itself mapped.
+    // No unexpanded TI is left behind, and the fan-in is not itself mapped.
     expect(mapped.some((t) => t.mapIndex === -1)).toBe(false);
     expect(res.tis('collect').map((t) => t.mapIndex)).toEqual([-1]);
     expect(await res.xcom('collect')).toEqual([{ x: 10, mapIndex: 0 }, { x: 20, mapIndex: 1 }, { x: 30, mapIndex: 2 }]);
@@ -87,7 +87,7 @@ describe('expand, fan-in and retries (runDagLocally on PGlite)', () => {
     const rows = () => database.rows<{ task_id: string; map_index: number; state: string; scheduled_at: Date | string | null; end_date: Date | string | null }>(
       sql`select task_id, map_index, state, scheduled_at, end_date from task_instances where dag_id = 'map_gated' order by task_id, map_index`);
     await waitFor(async () => (await rows()).some((r) => r.task_id === 'gated_source' && r.state === TaskState.RUNNING), 'gated_source to run', 60_000, 20);
-    // The run has started and its producer runs: the mapped task is still only its placeholder.
+    // The run has started and its producer runs: the mapped task is still only its unexpanded TI.
     const upper = (await rows()).filter((r) => r.task_id === 'upper');
     expect(upper.map((r) => [Number(r.map_index), r.state])).toEqual([[-1, TaskState.NONE]]);
 

@@ -3,27 +3,16 @@
  * (onKill and cleanup, row deleted), a shutdown runs cleanup only, and a trigger that blocks
  * the event loop is named by the watchdog in the log and in the metrics.
  */
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { changeTaskInstance, DagBag, TaskState, TiAction } from '../../core/index.ts';
-import { Stack, counter, fixture, resetShared } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { changeTaskInstance, TaskState, TiAction } from '../../core/index.ts';
+import { counter, useDeferSuite } from './harness.ts';
 
 describe('triggerer control paths', () => {
-  let bag: DagBag;
-  let stack: Stack | undefined;
-
-  beforeAll(async () => {
-    bag = await DagBag.load(fixture('defer-core'));
-    expect([...bag.errors]).toEqual([]);
-  });
-  beforeEach(() => resetShared());
-  afterEach(async () => {
-    await stack?.close();
-    stack = undefined;
-  });
+  const suite = useDeferSuite('defer-core');
 
   it('kills the trigger of a TI marked failed while deferred: onKill and cleanup run, the row goes', async () => {
     // A heartbeat far away: only the kill NOTIFY can stop the trigger within the wait below.
-    stack = await Stack.open(bag, { triggerer: { heartbeatMs: 600_000 } });
+    const stack = await suite.open({ triggerer: { heartbeatMs: 600_000 } });
     const { runPk, runId } = await stack.trigger('defer_cancel');
     const remote = await stack.waitState(runPk, 'remote', TaskState.DEFERRED);
     const other = await stack.waitState(runPk, 'other', TaskState.DEFERRED);
@@ -56,12 +45,12 @@ describe('triggerer control paths', () => {
   });
 
   it('reports a trigger that blocks the event loop by name and TI, and counts it in the metrics', async () => {
-    stack = await Stack.open(bag);
+    const stack = await suite.open();
     const { runPk, runId } = await stack.trigger('defer_blocking');
     expect(await stack.finished(runPk)).toBe('success');
     expect(await stack.xcom(runPk, 'spin')).toEqual({ blockedMs: 500, spun: true });
 
-    const blocked = () => stack!.triggererLog.filter((l) => l.includes('blocked the event loop'));
+    const blocked = () => stack.triggererLog.filter((l) => l.includes('blocked the event loop'));
     const reports = await stack.wait(async () => (blocked().length ? blocked() : null), 'the watchdog report', 10_000);
     expect(reports).toHaveLength(1);
     expect(reports[0]).toContain('test.LoopBlockingTrigger');

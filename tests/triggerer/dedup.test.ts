@@ -2,30 +2,19 @@
  * Identical deferrals share one trigger: 100 TIs deferring on the same name and kwargs make
  * one row and one run() in the triggerer, and its single event resumes all 100.
  */
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
-import { DagBag, TaskState } from '../../core/index.ts';
-import { Stack, counter, fixture, openGate, resetShared } from './harness.ts';
+import { TaskState } from '../../core/index.ts';
+import { counter, openGate, useDeferSuite } from './harness.ts';
 
 describe('trigger dedup', () => {
-  let bag: DagBag;
-  let stack: Stack | undefined;
-
-  beforeAll(async () => {
-    bag = await DagBag.load(fixture('defer-core'));
-    expect([...bag.errors]).toEqual([]);
-  });
-  beforeEach(() => resetShared());
-  afterEach(async () => {
-    await stack?.close();
-    stack = undefined;
-  });
+  const suite = useDeferSuite('defer-core');
 
   it('runs one trigger for 100 identical deferrals and resumes all 100 with its payload', async () => {
-    stack = await Stack.open(bag);
+    const stack = await suite.open();
     const { runPk } = await stack.trigger('defer_dedup');
     const deferred = await stack.wait(async () => {
-      const tis = await stack!.tis(runPk);
+      const tis = await stack.tis(runPk);
       return tis.length === 100 && tis.every((t) => t.state === TaskState.DEFERRED) ? tis : null;
     }, 'all 100 TIs to be deferred', 120_000);
 

@@ -3,31 +3,20 @@
  * raw row never shows a secret, yet the task resumes normally; key rotation through the
  * KwargsCodec API; and a clear SecretKeyError for a key nobody configured.
  */
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DagBag, KwargsCodec, TaskState } from '../../core/index.ts';
+import { describe, expect, it } from 'vitest';
+import { KwargsCodec, TaskState } from '../../core/index.ts';
 import { SecretKeyError } from '../../core/triggers/secrets.ts';
-import { Stack, counter, fixture, openGate, resetShared } from './harness.ts';
+import { counter, openGate, useDeferSuite } from './harness.ts';
 
 const SECRET = 'super-secret-token-123';
 const KEY_MESSAGE = /^trigger kwargs are encrypted with key [0-9a-f]{8}, which is neither UPDRAFT_SECRET_KEY nor in UPDRAFT_SECRET_KEY_PREVIOUS; set the key they were written with$/;
 
 describe('encrypted trigger kwargs', () => {
-  let bag: DagBag;
-  let stack: Stack | undefined;
-
-  beforeAll(async () => {
-    bag = await DagBag.load(fixture('defer-core'));
-    expect([...bag.errors]).toEqual([]);
-  });
-  beforeEach(() => resetShared());
-  afterEach(async () => {
-    await stack?.close();
-    stack = undefined;
-  });
+  const suite = useDeferSuite('defer-core');
 
   it('stores sealed kwargs that never show the secret, and the task still resumes with the event', async () => {
     const codec = new KwargsCodec('worker-and-triggerer-key');
-    stack = await Stack.open(bag, { worker: { codec }, triggerer: { codec } });
+    const stack = await suite.open({ worker: { codec }, triggerer: { codec } });
     const { runPk } = await stack.trigger('defer_secret');
     await stack.waitState(runPk, 'secret', TaskState.DEFERRED);
     await stack.wait(async () => counter('gate.secret.runs') === 1, 'the triggerer to run the trigger');
@@ -51,7 +40,7 @@ describe('encrypted trigger kwargs', () => {
   });
 
   it('fails the task clearly when the triggerer lacks the key the kwargs were sealed with', async () => {
-    stack = await Stack.open(bag, { worker: { codec: new KwargsCodec('old-key') }, triggerer: { codec: new KwargsCodec('other-key') } });
+    const stack = await suite.open({ worker: { codec: new KwargsCodec('old-key') }, triggerer: { codec: new KwargsCodec('other-key') } });
     const { runPk } = await stack.trigger('defer_secret');
     expect(await stack.finished(runPk)).toBe('failed');
     const ti = await stack.ti(runPk, 'secret');

@@ -3,27 +3,16 @@
  * clamping it), triggers that raise (retry policy, softFail sensors), a trigger row naming an
  * unregistered class, and kwargs that fail validation when the task defers.
  */
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
-import { DagBag, TaskState } from '../../core/index.ts';
-import { Stack, counter, fixture, resetShared } from './harness.ts';
+import { TaskState } from '../../core/index.ts';
+import { counter, useDeferSuite } from './harness.ts';
 
 describe('deferral failures', () => {
-  let bag: DagBag;
-  let stack: Stack | undefined;
-
-  beforeAll(async () => {
-    bag = await DagBag.load(fixture('defer-core'));
-    expect([...bag.errors]).toEqual([]);
-  });
-  beforeEach(() => resetShared());
-  afterEach(async () => {
-    await stack?.close();
-    stack = undefined;
-  });
+  const suite = useDeferSuite('defer-core');
 
   it('fails the task with TaskDeferralTimeout when the deferral times out, without retrying', async () => {
-    stack = await Stack.open(bag);
+    const stack = await suite.open();
     const { runPk } = await stack.trigger('defer_timeout');
     expect(await stack.finished(runPk)).toBe('failed');
     const ti = await stack.ti(runPk, 'wait');
@@ -35,12 +24,12 @@ describe('deferral failures', () => {
     // Nobody waits any more: the trigger is stopped (cleanup, not onKill) and its row removed.
     await stack.wait(async () => counter('never.defer_timeout.cleanup') === 1, 'the timed-out trigger to be cleaned up');
     expect(counter('never.defer_timeout.onKill')).toBe(0);
-    await stack.wait(async () => (await stack!.triggerRows()).length === 0, 'the trigger row to be deleted');
+    await stack.wait(async () => (await stack.triggerRows()).length === 0, 'the trigger row to be deleted');
     expect(await stack.triggerer!.metrics.timeouts.get()).toMatchObject({ values: [{ value: 1 }] });
   });
 
   it('clamps the deferral timeout to the task executionTimeout, counted from the try start', async () => {
-    stack = await Stack.open(bag);
+    const stack = await suite.open();
     const { runPk } = await stack.trigger('defer_clamp');
     const deferred = await stack.waitState(runPk, 'wait', TaskState.DEFERRED);
     // defer() asked for 1h; executionTimeout is 1s from start_date.
@@ -54,7 +43,7 @@ describe('deferral failures', () => {
   });
 
   it('turns a raising trigger into TaskDeferralError and retries; the second try succeeds', async () => {
-    stack = await Stack.open(bag);
+    const stack = await suite.open();
     const { runPk } = await stack.trigger('defer_retry');
     expect(await stack.finished(runPk)).toBe('success');
     const ti = await stack.ti(runPk, 'flaky');
@@ -69,7 +58,7 @@ describe('deferral failures', () => {
   });
 
   it('skips a softFail sensor whose trigger raises, without retrying', async () => {
-    stack = await Stack.open(bag);
+    const stack = await suite.open();
     const { runPk } = await stack.trigger('defer_soft_fail');
     expect(await stack.finished(runPk)).toBe('success');
     const ti = await stack.ti(runPk, 'sense');
@@ -80,7 +69,7 @@ describe('deferral failures', () => {
   });
 
   it('fails the task at once, naming the trigger, when a trigger row names an unregistered class', async () => {
-    stack = await Stack.open(bag, { triggerer: false });
+    const stack = await suite.open({ triggerer: false });
     const { runPk } = await stack.trigger('defer_unknown');
     const deferred = await stack.waitState(runPk, 'wait', TaskState.DEFERRED);
     await stack.database.rows(sql`update triggers set name = 'nope.Missing' where id = ${deferred.triggerId}`);
@@ -99,7 +88,7 @@ describe('deferral failures', () => {
   });
 
   it('fails the task with InvalidTriggerKwargsError naming the trigger when it defers with bad kwargs', async () => {
-    stack = await Stack.open(bag);
+    const stack = await suite.open();
     const { runPk } = await stack.trigger('defer_invalid_kwargs');
     expect(await stack.finished(runPk)).toBe('failed');
     const ti = await stack.ti(runPk, 'bad');

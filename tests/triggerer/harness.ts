@@ -4,6 +4,7 @@
  * through globalThis (counters bumped by triggers and operators, gates that release them).
  */
 import { fileURLToPath } from 'node:url';
+import { afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { sql } from 'drizzle-orm';
 import {
   openDatabase, queries, triggerDagRun, DagBag, Worker, RunState, TaskState,
@@ -143,3 +144,30 @@ export class Stack {
 }
 
 export { TaskState, RunState };
+
+/**
+ * The hooks every deferral suite shares: load the fixture folder once, reset the shared
+ * counters and gates before each test, and close the test's stack after it.
+ */
+export function useDeferSuite(fixtureName: string) {
+  let bag: DagBag;
+  let current: Stack | undefined;
+  beforeAll(async () => {
+    bag = await DagBag.load(fixture(fixtureName));
+    expect([...bag.errors]).toEqual([]);
+  });
+  beforeEach(() => resetShared());
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  return {
+    get bag(): DagBag {
+      return bag;
+    },
+    async open(options?: StackOptions): Promise<Stack> {
+      current = await Stack.open(bag, options);
+      return current;
+    },
+  };
+}

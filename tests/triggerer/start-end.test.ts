@@ -2,26 +2,15 @@
  * Start from trigger (the scheduler defers the TI; no worker runs execute) and end from
  * trigger (TaskSuccessEvent / TaskFailedEvent finish the TI in the triggerer; no worker resumes).
  */
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { changeTaskInstance, DagBag, TaskState, TiAction } from '../../core/index.ts';
-import { Stack, counter, fixture, openGate, resetShared } from './harness.ts';
+import { describe, expect, it } from 'vitest';
+import { changeTaskInstance, TaskState, TiAction } from '../../core/index.ts';
+import { counter, openGate, useDeferSuite } from './harness.ts';
 
 describe('start and end from the triggerer', () => {
-  let bag: DagBag;
-  let stack: Stack | undefined;
-
-  beforeAll(async () => {
-    bag = await DagBag.load(fixture('defer-core'));
-    expect([...bag.errors]).toEqual([]);
-  });
-  beforeEach(() => resetShared());
-  afterEach(async () => {
-    await stack?.close();
-    stack = undefined;
-  });
+  const suite = useDeferSuite('defer-core');
 
   it('defers a startTrigger() task straight from none, then resumes it in executeComplete', async () => {
-    stack = await Stack.open(bag);
+    const stack = await suite.open();
     const { runPk } = await stack.trigger('defer_start');
     const deferred = await stack.waitState(runPk, 'started', TaskState.DEFERRED);
     expect(deferred).toMatchObject({ tryNumber: 1, workerId: null, nextMethod: 'executeComplete', nextKwargs: { kwargs: { from: 'startTrigger' } } });
@@ -43,7 +32,7 @@ describe('start and end from the triggerer', () => {
   });
 
   it('starts a cleared startTrigger() task from the trigger again, in a new try', async () => {
-    stack = await Stack.open(bag);
+    const stack = await suite.open();
     openGate('start');
     const { runPk, runId } = await stack.trigger('defer_start');
     expect(await stack.finished(runPk)).toBe('success');
@@ -52,8 +41,8 @@ describe('start and end from the triggerer', () => {
 
     await changeTaskInstance(stack.database, { dagId: 'defer_start', runId, taskId: 'started' }, TiAction.CLEAR);
     await stack.wait(async () => {
-      const ti = await stack!.ti(runPk, 'started');
-      return ti.state === TaskState.SUCCESS && (await stack!.history(ti.id)).length === 2;
+      const ti = await stack.ti(runPk, 'started');
+      return ti.state === TaskState.SUCCESS && (await stack.history(ti.id)).length === 2;
     }, 'the cleared TI to run again');
     expect(counter('start.execute')).toBe(0);
     expect(counter('start.complete')).toBe(2);
@@ -63,7 +52,7 @@ describe('start and end from the triggerer', () => {
   });
 
   it('ends a task as success from TaskSuccessEvent with its XComs, and runs the downstream', async () => {
-    stack = await Stack.open(bag);
+    const stack = await suite.open();
     const { runPk } = await stack.trigger('defer_end_success');
     expect(await stack.finished(runPk)).toBe('success');
     const finish = await stack.ti(runPk, 'finish');
@@ -78,7 +67,7 @@ describe('start and end from the triggerer', () => {
   });
 
   it('ends a task as failed from TaskFailedEvent; the downstream is upstream_failed', async () => {
-    stack = await Stack.open(bag);
+    const stack = await suite.open();
     const { runPk } = await stack.trigger('defer_end_failed');
     expect(await stack.finished(runPk)).toBe('failed');
     const finish = await stack.ti(runPk, 'finish');
@@ -89,7 +78,7 @@ describe('start and end from the triggerer', () => {
   });
 
   it('ends the task failed on a TaskFailedEvent even with retries left, as documented (Airflow semantics)', async () => {
-    stack = await Stack.open(bag);
+    const stack = await suite.open();
     const { runPk } = await stack.trigger('defer_end_failed_retry');
     await stack.finished(runPk);
     const finish = await stack.ti(runPk, 'finish');

@@ -133,7 +133,7 @@ export async function finishTis(ex: Executor, database: Database, workerId: stri
     ${i.duration}::float8, ${i.error}::text, ${iso(i.nextRetryAt)}::timestamptz, ${i.triggerId ?? null}::bigint, ${i.nextMethod ?? null}::text,
     ${i.nextKwargs === undefined || i.nextKwargs === null ? null : JSON.stringify(i.nextKwargs)}::jsonb, ${iso(i.triggerTimeout)}::timestamptz)`), sql`, `);
   // One statement: apply the finishes and copy every try that ended into the history table.
-  const rows = await database.rows<{ id: string | number }>(sql`
+  const rows = await database.preparedRows<{ id: string | number }>(sql`
     with finished as (
       update task_instances t
       set state = v.state, end_date = v.end_date, duration = v.duration, error = v.error, next_retry_at = v.next_retry_at,

@@ -13,7 +13,7 @@ import { TiAction } from '../core/index.ts';
 
 const USAGE = `usage: updraft <command>
 
-  standalone                         migrate, then run scheduler + worker on the embedded database
+  standalone                         migrate, then run scheduler, worker and triggerer in one process
   scheduler                          run a scheduler
   worker [--slots N]                 run a worker
   triggerer [--capacity N] [--metrics-port P]

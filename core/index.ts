@@ -35,6 +35,7 @@ export * from './errors.ts';
 export { DagBag, importDagFile, oneLine } from './runtime/dag-bag.ts';
 export { Worker, type WorkerOptions } from './runtime/worker.ts';
 export { Batcher } from './runtime/batcher.ts';
+export { Rerunner } from './runtime/rerunner.ts';
 export { evaluateRun } from './runtime/dependencies.ts';
 export { triggerDagRun, type TriggeredRun } from './runtime/runs.ts';
 export { changeTaskInstance, TiAction, type TiSelector } from './runtime/ti-control.ts';

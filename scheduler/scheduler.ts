@@ -8,7 +8,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import cron, { type ScheduledTask } from 'node-cron';
 import {
-  Channel, notify, queries, evaluateRun, intervalsToRun, RunType, TaskState, JobType, shouldRetry, retryDelayMs,
+  Channel, notify, queries, evaluateRun, intervalsToRun, RunType, TaskState, JobType, shouldRetry, retryDelayMs, Rerunner,
   type Database, type DagBag, type Dag, type Tx, type RunQueueLimits,
 } from '../core/index.ts';
 
@@ -30,8 +30,7 @@ export interface SchedulerOptions {
 }
 
 export class Scheduler {
-  private running = false;
-  private again = false;
+  private readonly passes = new Rerunner(() => this.pass(), (err) => this.log(`scheduler pass failed: ${(err as Error).message}`));
   private stopped = false;
   private readonly tickers = new Map<string, { expr: string; task: ScheduledTask }>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -41,7 +40,6 @@ export class Scheduler {
   private bagDirty = true;
   private readonly dirtyRuns = new Set<number>();
   private lastFullPass = 0;
-  private idle: Promise<void> = Promise.resolve();
 
   private constructor(private readonly opts: SchedulerOptions, readonly id: string) {}
 
@@ -65,24 +63,7 @@ export class Scheduler {
 
   /** Run a pass now; wake-ups during a pass coalesce into one more pass. */
   wake(): Promise<void> {
-    if (this.stopped) return this.idle;
-    if (this.running) {
-      this.again = true;
-      return this.idle;
-    }
-    this.running = true;
-    this.idle = (async () => {
-      do {
-        this.again = false;
-        try {
-          await this.pass();
-        } catch (err) {
-          this.log(`scheduler pass failed: ${(err as Error).message}`);
-        }
-      } while (this.again && !this.stopped);
-      this.running = false;
-    })();
-    return this.idle;
+    return this.passes.request();
   }
 
   private async pass(): Promise<void> {
@@ -134,7 +115,7 @@ export class Scheduler {
           });
         }
         if (due.length) await queries.dags.setLastIntervalEnd(tx, dag.dagId, due[due.length - 1].end);
-        if (due.length === limit) this.again = true;
+        if (due.length === limit) this.passes.requestAgain();
       }
     });
   }
@@ -191,9 +172,9 @@ export class Scheduler {
   private async reapZombies(): Promise<void> {
     const { database, dagBag } = this.opts;
     const threshold = this.opts.zombieThresholdMs ?? 30_000;
-    await database.db.transaction(async (tx) => {
+    const retriedAny = await database.db.transaction(async (tx) => {
       const zombies = await queries.taskInstances.lockZombies(tx, threshold);
-      if (!zombies.length) return;
+      if (!zombies.length) return false;
       const finishedRuns = new Map<number, { dag: Dag; taskIds: Set<string> }>();
       let retried = false;
       for (const z of zombies) {
@@ -218,9 +199,9 @@ export class Scheduler {
       }
       // Reaped TIs free their pool slots even when nothing new was scheduled.
       await notify(tx, Channel.WORKER);
-      if (retried) this.again = true;
+      return retried;
     });
-    if (this.again) void this.wake();
+    if (retriedAny) void this.wake();
   }
 
   private async finishZombie(tx: Tx, tiId: number, state: TaskState, error: string, nextRetryAt: Date | null): Promise<void> {
@@ -284,13 +265,14 @@ export class Scheduler {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.passes.stop();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.retryTimer);
     for (const t of this.tickers.values()) await t.task.destroy();
     this.tickers.clear();
     this.watcher?.close();
     await this.unlisten?.();
-    await this.idle;
+    await this.passes.idle;
     await queries.jobs.endJob(this.opts.database.db, this.id).catch(() => undefined);
   }
 }

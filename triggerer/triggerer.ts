@@ -8,7 +8,7 @@
  */
 import type { Server } from 'node:http';
 import {
-  Channel, notify, queries, JobType, KwargsCodec, deserializeTrigger, oneLine, Batcher,
+  Channel, notify, queries, JobType, KwargsCodec, deserializeTrigger, oneLine, Batcher, Rerunner,
   type Database, type TriggerOutcome,
 } from '../core/index.ts';
 import { TriggerRun, type TriggerRunOwner } from './trigger-run.ts';
@@ -44,8 +44,7 @@ export class Triggerer implements TriggerRunOwner {
   private lastOrphanSweep = 0;
   private mismatches = 0;
   private readonly intervals: NodeJS.Timeout[] = [];
-  private claiming = false;
-  private claimAgain = false;
+  private readonly claims = new Rerunner(() => this.claimLoop(), (err) => this.log(`claim failed: ${oneLine(err)}`));
   private stopped = false;
   private unlisten?: () => Promise<void>;
   private server?: Server;
@@ -103,19 +102,7 @@ export class Triggerer implements TriggerRunOwner {
 
   /** Claim triggers until capacity; wake-ups during a claim coalesce. */
   wake(): void {
-    if (this.stopped) return;
-    if (this.claiming) {
-      this.claimAgain = true;
-      return;
-    }
-    this.claiming = true;
-    void this.claimLoop().catch((err) => this.log(`claim failed: ${oneLine(err)}`)).finally(() => {
-      this.claiming = false;
-      if (this.claimAgain) {
-        this.claimAgain = false;
-        this.wake();
-      }
-    });
+    void this.claims.request();
   }
 
   private async claimLoop(): Promise<void> {
@@ -276,6 +263,7 @@ export class Triggerer implements TriggerRunOwner {
   /** Stop every trigger (cleanup, not onKill), hand the rows back, and leave. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.claims.stop();
     for (const t of this.intervals) clearInterval(t);
     for (const t of this.tiTimers.values()) clearTimeout(t);
     await this.unlisten?.();

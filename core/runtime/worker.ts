@@ -22,6 +22,7 @@ import { evaluateRun, DEFAULT_MAX_MAP_LENGTH } from './dependencies.ts';
 import { executeTi, type RunInfo, type TaskOutcome } from './task-runner.ts';
 import { SyncPool } from './sync-pool.ts';
 import { Batcher } from './batcher.ts';
+import { Rerunner } from './rerunner.ts';
 import { installConsoleCapture, type LogLine } from './task-log.ts';
 import { JobType, TaskState } from './states.ts';
 
@@ -48,12 +49,10 @@ export class Worker {
   private readonly runCache = new Map<number, RunInfo>();
   private readonly syncPool: SyncPool;
   private readonly codec: KwargsCodec;
-  private claiming = false;
   /** Slots promised to claims in flight, so two claims never overfill the worker. */
   private reserved = 0;
-  /** The claim in flight, so stop() can wait for TIs it is about to start. */
-  private claim: Promise<void> = Promise.resolve();
-  private claimAgain = false;
+  /** The claim loop; stop() waits for a claim in flight and the TIs it is about to start. */
+  private readonly claims = new Rerunner(() => this.claimLoop(), (err) => this.log(`claim failed: ${(err as Error).message}`));
   private stopped = false;
   private heartbeat?: NodeJS.Timeout;
   private unlisten?: () => Promise<void>;
@@ -88,21 +87,9 @@ export class Worker {
     return this.running.size;
   }
 
-  /** Claim as many TIs as there are free slots; coalesces concurrent wake-ups. */
+  /** Claim as many TIs as there are free slots; concurrent wake-ups coalesce. */
   wake(): void {
-    if (this.stopped) return;
-    if (this.claiming) {
-      this.claimAgain = true;
-      return;
-    }
-    this.claiming = true;
-    this.claim = this.claimLoop().finally(() => {
-      this.claiming = false;
-      if (this.claimAgain) {
-        this.claimAgain = false;
-        this.wake();
-      }
-    });
+    void this.claims.request();
   }
 
   private async claimLoop(): Promise<void> {
@@ -114,9 +101,6 @@ export class Worker {
       try {
         await this.maybeRefreshBag();
         claimed = await claimScheduled(this.opts.database, this.id, this.queues, free);
-      } catch (err) {
-        this.log(`claim failed: ${(err as Error).message}`);
-        return;
       } finally {
         this.reserved -= free;
       }
@@ -297,7 +281,8 @@ export class Worker {
     this.stopped = true;
     clearInterval(this.heartbeat);
     await this.unlisten?.();
-    await this.claim;
+    this.claims.stop();
+    await this.claims.idle;
     await Promise.allSettled([...this.running.values()]);
     await this.results.drain();
     await this.syncPool.close();

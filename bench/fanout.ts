@@ -35,30 +35,10 @@
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { sql } from 'drizzle-orm';
-import { openDatabase, DagBag, queries, triggerDagRun, RunState, type Database } from '../core/index.ts';
-import { freshDatabase, startService, stopService, round, log, ROOT } from './harness.ts';
+import { queries, type Database } from '../core/index.ts';
+import { benchDatabase, runToEnd, startService, stopService, round, log, ROOT } from './harness.ts';
 
 const JOBS = 10_000;
-
-type Run = NonNullable<Awaited<ReturnType<typeof queries.dagRuns.getRunByPk>>>;
-
-async function runToEnd(database: Database, bag: DagBag, dagId: string, conf: Record<string, unknown>, timeoutMs: number): Promise<Run> {
-  const { runPk } = await triggerDagRun(database, bag.get(dagId), conf);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const run = await queries.dagRuns.getRunByPk(database.db, runPk);
-    if (run?.state === RunState.SUCCESS) return run;
-    if (run?.state === RunState.FAILED) {
-      const bad = await database.rows<{ task_id: string; map_index: number; state: string; error: string | null }>(sql`
-        select task_id, map_index, state, error from task_instances
-        where run_pk = ${runPk} and state in ('failed', 'upstream_failed') order by id limit 3`);
-      const why = bad.map((t) => `${t.task_id}[${t.map_index}] ${t.state}${t.error ? `: ${t.error}` : ''}`).join('; ');
-      throw new Error(`run of ${dagId} failed (${why || 'no failed TI recorded'})`);
-    }
-    if (Date.now() > deadline) throw new Error(`run of ${dagId} not finished after ${timeoutMs / 1000} s (state ${run?.state})`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 const seconds = (from: Date | null, to: Date | null) => {
   if (!from || !to) throw new Error('missing start_date or end_date');
@@ -93,9 +73,8 @@ async function runPeer(script: string, env: Record<string, string>, timeoutMs: n
 }
 
 export async function fanoutBench(json: boolean): Promise<Record<string, unknown>> {
-  const pg = await freshDatabase('updraft_bench_fanout');
-  const env = { DATABASE_URL: pg.url, UPDRAFT_DAGS_FOLDER: path.join(ROOT, 'bench/dags') };
-  const database = await openDatabase({ databaseUrl: pg.url });
+  const bench = await benchDatabase('updraft_bench_fanout');
+  const { env, database, bag } = bench;
   const services: ChildProcess[] = [];
   const result: Record<string, unknown> = {
     bench: 'fanout', seed000_expand_s: null, seed000_iterate_s: null, iterate10k_s: null, mapped_noop_tis_per_s: null,
@@ -112,11 +91,7 @@ export async function fanoutBench(json: boolean): Promise<Record<string, unknown
   };
 
   try {
-    await database.migrate();
     await queries.pools.setPool(database.db, 'default_pool', 20_000, false, null);
-    const bag = await DagBag.load(env.UPDRAFT_DAGS_FOLDER);
-    await database.db.transaction((tx) => queries.dags.syncDagBag(tx, bag.dags.values(), bag.errors));
-    for (const [file, e] of bag.errors) process.stderr.write(`fanout: import error in ${file}: ${e}\n`);
 
     // Part 1: scheduler + one worker with 320 slots.
     services.push(startService(['scheduler'], env));
@@ -166,7 +141,7 @@ export async function fanoutBench(json: boolean): Promise<Record<string, unknown
     await Promise.all(services.splice(0).map(stopService));
 
     // Part 3: the peers, each in its own process and schema, nothing else running.
-    const peerEnv = { DATABASE_URL: pg.url, BENCH_JOBS: String(JOBS), NO_LOG_SUCCESS: '1' };
+    const peerEnv = { DATABASE_URL: bench.url, BENCH_JOBS: String(JOBS), NO_LOG_SUCCESS: '1' };
     await measure('graphile_worker_jobs_per_s', async () => {
       const r = await runPeer('bench/peers/graphile-worker.ts', peerEnv, 90_000);
       if (r.jobs !== JOBS || r.failed) throw new Error(`graphile-worker ran ${r.jobs} jobs, ${r.failed} failed`);
@@ -188,7 +163,6 @@ export async function fanoutBench(json: boolean): Promise<Record<string, unknown
     return result;
   } finally {
     await Promise.all(services.map(stopService));
-    await database.close();
-    await pg.drop();
+    await bench.close();
   }
 }

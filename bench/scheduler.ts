@@ -6,37 +6,23 @@
  * - throughput: finished TIs per second for one run of 5,000 independent no-op tasks,
  *   from the run's start_date to its end_date.
  */
-import path from 'node:path';
 import { sql } from 'drizzle-orm';
-import { openDatabase, DagBag, queries, triggerDagRun, RunState, type Database } from '../core/index.ts';
-import { freshDatabase, startService, stopService, percentile, round, log, ROOT } from './harness.ts';
-
-async function runOnce(database: Database, bag: DagBag, dagId: string) {
-  const { runPk } = await triggerDagRun(database, bag.get(dagId), {});
-  for (;;) {
-    const run = await queries.dagRuns.getRunByPk(database.db, runPk);
-    if (run && (run.state === RunState.SUCCESS || run.state === RunState.FAILED)) return run;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+import { queries } from '../core/index.ts';
+import { benchDatabase, runToEnd, startService, stopService, percentile, round, log } from './harness.ts';
 
 export async function schedulerBench(json: boolean): Promise<Record<string, unknown>> {
-  const pg = await freshDatabase('updraft_bench_sched');
-  const env = { DATABASE_URL: pg.url, UPDRAFT_DAGS_FOLDER: path.join(ROOT, 'bench/dags') };
-  const database = await openDatabase({ databaseUrl: pg.url });
+  const bench = await benchDatabase('updraft_bench_sched');
+  const { env, database, bag } = bench;
   const services = [];
   try {
-    await database.migrate();
-    const bag = await DagBag.load(env.UPDRAFT_DAGS_FOLDER);
-    await database.db.transaction((tx) => queries.dags.syncDagBag(tx, bag.dags.values(), bag.errors));
     services.push(startService(['scheduler'], env), startService(['worker', '--slots', '32'], env));
 
     // Warm-up: one small run so both processes have connected and loaded the DAGs.
     log(json, 'warming up…');
-    await runOnce(database, bag, 'bench_chain');
+    await runToEnd(database, bag, 'bench_chain');
 
     log(json, 'chain of 200…');
-    const chainRun = await runOnce(database, bag, 'bench_chain');
+    const chainRun = await runToEnd(database, bag, 'bench_chain');
     const tis = await queries.dagRuns.runTaskInstances(database.db, chainRun.id);
     // Each no-op returns Date.now() as it starts; it ends the same millisecond, so the gap
     // between consecutive values is upstream end → downstream start, on the worker's clock.
@@ -51,7 +37,7 @@ export async function schedulerBench(json: boolean): Promise<Record<string, unkn
     gaps.sort((a, b) => a - b);
 
     log(json, 'wide run of 5,000…');
-    const wideRun = await runOnce(database, bag, 'bench_wide');
+    const wideRun = await runToEnd(database, bag, 'bench_wide');
     const wideTis = await queries.dagRuns.runTaskInstances(database.db, wideRun.id);
     const seconds = (wideRun.endDate!.getTime() - wideRun.startDate!.getTime()) / 1000;
 
@@ -69,7 +55,6 @@ export async function schedulerBench(json: boolean): Promise<Record<string, unkn
     };
   } finally {
     await Promise.all(services.map(stopService));
-    await database.close();
-    await pg.drop();
+    await bench.close();
   }
 }

@@ -11,11 +11,10 @@
  * triggerer's heap do not weigh on it; 2,000 TIs of `bench_resume` defer and fire at ~200/s;
  * each resume method records how long after the event was emitted it started.
  */
-import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { sql } from 'drizzle-orm';
-import { openDatabase, DagBag, queries, schema, triggerDagRun, RunState, KwargsCodec } from '../core/index.ts';
-import { freshDatabase, startService, stopService, percentile, round, log, ROOT } from './harness.ts';
+import { schema, RunState, KwargsCodec } from '../core/index.ts';
+import { benchDatabase, runToEnd, startService, stopService, percentile, round, log } from './harness.ts';
 
 const TRIGGERS = Number(process.env.BENCH_TRIGGERS ?? 100_000);
 const METRICS_PORT = 19_464;
@@ -43,40 +42,27 @@ function rssMb(pid: number): number {
 }
 
 /** Part 2 on a fresh database and fresh services: ms from event emitted to resume started. */
-async function resumeLatencies(json: boolean, bag: DagBag): Promise<number[]> {
+async function resumeLatencies(json: boolean): Promise<number[]> {
   log(json, 'resume latency: 2,000 TIs at ~200/s…');
-  const pg = await freshDatabase('updraft_bench_resume');
-  const env = { DATABASE_URL: pg.url, UPDRAFT_DAGS_FOLDER: path.join(ROOT, 'bench/dags'), UPDRAFT_HEARTBEAT: '2s' };
-  const database = await openDatabase({ databaseUrl: pg.url });
+  const bench = await benchDatabase('updraft_bench_resume', { UPDRAFT_HEARTBEAT: '2s' });
+  const { env, database, bag } = bench;
   const services = [];
   try {
-    await database.migrate();
-    await database.db.transaction((tx) => queries.dags.syncDagBag(tx, bag.dags.values(), bag.errors));
     services.push(startService(['triggerer'], env), startService(['scheduler'], env), startService(['worker', '--slots', '64'], env));
-    const { runPk } = await triggerDagRun(database, bag.get('bench_resume'), { base: Date.now() + 20_000, spacingMs: 5 });
-    for (;;) {
-      const r = await queries.dagRuns.getRunByPk(database.db, runPk);
-      if (r?.state === RunState.SUCCESS || r?.state === RunState.FAILED) break;
-      await new Promise((res) => setTimeout(res, 250));
-    }
-    return (await database.rows<{ value: number }>(sql`select value from xcom where run_pk = ${runPk} and key = 'return_value'`))
+    const run = await runToEnd(database, bag, 'bench_resume', { base: Date.now() + 20_000, spacingMs: 5 });
+    return (await database.rows<{ value: number }>(sql`select value from xcom where run_pk = ${run.id} and key = 'return_value'`))
       .map((r) => Number(r.value)).sort((a, b) => a - b);
   } finally {
     await Promise.all(services.map(stopService));
-    await database.close();
-    await pg.drop();
+    await bench.close();
   }
 }
 
 export async function triggererBench(json: boolean): Promise<Record<string, unknown>> {
-  const pg = await freshDatabase('updraft_bench_trig');
-  const env = { DATABASE_URL: pg.url, UPDRAFT_DAGS_FOLDER: path.join(ROOT, 'bench/dags'), UPDRAFT_HEARTBEAT: '2s' };
-  const database = await openDatabase({ databaseUrl: pg.url });
+  const bench = await benchDatabase('updraft_bench_trig', { UPDRAFT_HEARTBEAT: '2s' });
+  const { env, database } = bench;
   const services = [];
   try {
-    await database.migrate();
-    const bag = await DagBag.load(env.UPDRAFT_DAGS_FOLDER);
-    await database.db.transaction((tx) => queries.dags.syncDagBag(tx, bag.dags.values(), bag.errors));
 
     // Part 1: 100k deferred TIs on a synthetic run, on a queue no worker serves.
     log(json, `inserting ${TRIGGERS} deferred TIs and their triggers…`);
@@ -130,7 +116,7 @@ export async function triggererBench(json: boolean): Promise<Record<string, unkn
       from task_instances where run_pk = ${run.id}`)).map((r) => Number(r.late)).sort((a, b) => a - b);
 
     await stopService(triggerer);
-    const resumes = await resumeLatencies(json, bag);
+    const resumes = await resumeLatencies(json);
 
     return {
       bench: 'triggerer',
@@ -146,7 +132,6 @@ export async function triggererBench(json: boolean): Promise<Record<string, unkn
     };
   } finally {
     await Promise.all(services.map(stopService));
-    await database.close();
-    await pg.drop();
+    await bench.close();
   }
 }

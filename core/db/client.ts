@@ -34,6 +34,14 @@ export interface Database {
    * (claim, finish), whose planning would otherwise cost about a millisecond each time.
    */
   preparedRows<T>(query: SQL, ex?: Executor): Promise<T[]>;
+  /**
+   * Run statements as one transaction and return each one's rows. On PostgreSQL, begin, the
+   * statements (prepared) and commit go out together, so the transaction costs one round trip;
+   * the server still runs them in order, each seeing the ones before. On PGlite they run one
+   * after another. A failing statement rolls everything back and its error is thrown (see
+   * REQUIRE_FAILED for a condition checked with updraft_require()).
+   */
+  pipeline(statements: SQL[]): Promise<Record<string, unknown>[][]>;
   listen(channel: Channel, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -53,14 +61,22 @@ const migrationsFolder = fileURLToPath(new URL('../../drizzle', import.meta.url)
 
 /** Statements inside a transaction queue a NOTIFY that is delivered on commit. */
 export function notify(ex: Executor, channel: Channel, payload = ''): Promise<unknown> {
-  return ex.execute(sql`select pg_notify(${channel}, ${payload})`);
+  return ex.execute(notifySql(channel, payload));
 }
+
+export const notifySql = (channel: Channel, payload = ''): SQL => sql`select pg_notify(${channel}, ${payload})`;
+
+/** SQLSTATE raised by updraft_require(ok, message) (migration 0006) when ok is not true. */
+export const REQUIRE_FAILED = 'UD001';
+
+export const isRequireFailure = (err: unknown): boolean => (err as { code?: string } | null)?.code === REQUIRE_FAILED;
 
 export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
   return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts) : openPglite(opts.dataDir ?? '.updraft/db');
 }
 
-function normalizeRows<T>(result: unknown): T[] {
+/** The rows of a raw execute() result, whichever driver returned it. */
+export function resultRows<T>(result: unknown): T[] {
   // postgres.js returns an array-like RowList; PGlite returns { rows }.
   if (Array.isArray(result)) return result as T[];
   return ((result as { rows?: T[] }).rows ?? []) as T[];
@@ -74,10 +90,17 @@ async function openPglite(dataDir: string): Promise<Database> {
   const client = new PGlite(dataDir);
   await client.waitReady;
   const db = drizzle(client, { schema }) as unknown as Db;
-  const rows = async <T>(query: SQL, ex: Executor = db) => normalizeRows<T>(await ex.execute(query));
+  const rows = async <T>(query: SQL, ex: Executor = db) => resultRows<T>(await ex.execute(query));
   return {
     db, kind: 'pglite', where: dataDir.startsWith('memory://') ? 'PGlite (in memory)' : `PGlite at ${dataDir}`,
     rows, preparedRows: rows,
+    async pipeline(statements) {
+      return db.transaction(async (tx) => {
+        const out: Record<string, unknown>[][] = [];
+        for (const s of statements) out.push(await rows<Record<string, unknown>>(s, tx));
+        return out;
+      });
+    },
     async listen(channel, onPayload) {
       const unlisten = await client.listen(channel, onPayload);
       return async () => { await unlisten(); };
@@ -103,11 +126,32 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
   const dialect = (db as unknown as { dialect: { sqlToQuery(q: SQL): { sql: string; params: unknown[] } } }).dialect;
   return {
     db, kind: 'postgres', where,
-    async rows<T>(query: SQL, ex: Executor = db) { return normalizeRows<T>(await ex.execute(query)); },
+    async rows<T>(query: SQL, ex: Executor = db) { return resultRows<T>(await ex.execute(query)); },
     async preparedRows<T>(query: SQL, ex: Executor = db) {
       const { sql: text, params } = dialect.sqlToQuery(query);
       const handle = (ex as unknown as { session: { client: { unsafe(q: string, p: unknown[], o: { prepare: boolean }): Promise<T[]> } } }).session.client;
       return [...await handle.unsafe(text, params, { prepare: true })];
+    },
+    async pipeline(statements) {
+      const conn = await client.reserve();
+      try {
+        const sent = [
+          conn.unsafe('begin').execute(),
+          ...statements.map((s) => {
+            const { sql: text, params } = dialect.sqlToQuery(s);
+            return conn.unsafe(text, params as never[], { prepare: true }).execute();
+          }),
+          conn.unsafe('commit').execute(),
+        ];
+        const settled = await Promise.allSettled(sent);
+        // After a failure the server answers "transaction is aborted" (25P02) to the rest and
+        // turns the commit into a rollback; the first real error is the one to report.
+        const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as { code?: string }] : []));
+        if (failures.length) throw failures.find((e) => e?.code !== '25P02') ?? failures[0];
+        return settled.slice(1, -1).map((r) => [...(r as PromiseFulfilledResult<Iterable<Record<string, unknown>>>).value]);
+      } finally {
+        conn.release();
+      }
     },
     async listen(channel, onPayload) {
       const sub = await client.listen(channel, (p) => onPayload(p));

@@ -5,15 +5,15 @@
  * downstream tasks and closes finished runs, so the next task starts without waiting for a
  * scheduler loop.
  */
-import { and, eq, or, sql } from 'drizzle-orm';
+import { and, eq, or, sql, type SQL } from 'drizzle-orm';
 
 const FREED_PREFIX = 'from:';
-import { Channel, notify, type Database, type Tx } from '../db/client.ts';
+import { Channel, isRequireFailure, notify, notifySql, type Database, type Tx } from '../db/client.ts';
 import { xcom } from '../db/schema.ts';
-import { claimScheduled, finishTis, heartbeatTis, runContext, type ClaimedTi } from '../db/queries/task-instances.ts';
-import { writeXComs, type XComWrite } from '../db/queries/xcom.ts';
-import { writeLogs, type LogWrite } from '../db/queries/logs.ts';
-import { finishRunIfDone } from '../db/queries/dag-runs.ts';
+import { claimScheduled, claimStatements, finishTis, finishTisStatement, heartbeatTis, runContext, toClaimed, type ClaimedTi, type TiFinish } from '../db/queries/task-instances.ts';
+import { writeXComs, writeXComsStatement, type XComWrite } from '../db/queries/xcom.ts';
+import { writeLogs, writeLogsStatements, type LogWrite } from '../db/queries/logs.ts';
+import { finishRunIfDone, finishRunIfDoneStatement, lockRunsStatement } from '../db/queries/dag-runs.ts';
 import { registerJob, heartbeatJob, endJob } from '../db/queries/jobs.ts';
 import { upsertTrigger } from '../db/queries/triggers.ts';
 import { KwargsCodec } from '../triggers/secrets.ts';
@@ -147,7 +147,8 @@ export class Worker {
     this.reserved += free;
     let claimed: ClaimedTi[] = [];
     try {
-      claimed = await this.opts.database.db.transaction(async (tx) => {
+      const pipelined = this.pipelinable(batch) ? await this.pipelinedFlush(batch, free) : null;
+      claimed = pipelined ?? await this.opts.database.db.transaction(async (tx) => {
         await this.writeBatch(tx, batch);
         return claimScheduled(this.opts.database, this.id, this.queues, free, tx);
       });
@@ -161,40 +162,82 @@ export class Worker {
     if (claimed.length === free && this.freeSlots() > 0) this.wake();
   }
 
-  private async writeBatch(tx: Tx, batch: TaskOutcome[]): Promise<boolean> {
-    const { database } = this.opts;
-    // Lock the batch's runs: two workers finishing a run's last upstream TIs at once must not
-    // each see the other's TI still running and both leave the downstream task waiting.
-    const runPks = [...new Set(batch.map((o) => o.ti.runPk))].sort((a, b) => a - b);
-    await tx.execute(sql`select id from dag_runs where id in ${runPks} order by id for update`);
-    // Deferrals first: insert (or join an identical waiting) trigger, then park the TI on it.
-    const triggerIds = new Map<number, number>();
-    for (const o of batch) {
-      if (!o.deferral) continue;
-      const { name, kwargs } = o.deferral.trigger;
-      triggerIds.set(o.ti.id, await upsertTrigger(tx, name, this.codec.seal(kwargs), this.codec.hash(name, kwargs)));
-    }
-    const applied = await finishTis(tx, database, this.id, batch.map((o) => {
-      const d = o.deferral;
-      const finished = o.state !== TaskState.DEFERRED;
-      return {
-        id: o.ti.id, tryNumber: o.ti.tryNumber, state: o.state, error: o.error, nextRetryAt: o.nextRetryAt,
-        endDate: finished ? o.endDate : null,
-        duration: finished ? (o.endDate.getTime() - o.ti.startDate.getTime()) / 1000 : null,
-        triggerId: triggerIds.get(o.ti.id) ?? null,
-        nextMethod: d?.method ?? null,
-        nextKwargs: d ? { kwargs: d.kwargs } : null,
-        triggerTimeout: d?.triggerTimeout ?? null,
-      };
-    }));
-    const done = batch.filter((o) => applied.has(o.ti.id));
-    if (!done.length) return false;
+  /**
+   * A batch can be written without reading anything back first when no TI in it defers (that
+   * needs the trigger's id) and none finished with downstream tasks to decide.
+   */
+  private pipelinable(batch: TaskOutcome[]): boolean {
+    return batch.every((o) => {
+      if (o.deferral) return false;
+      if (o.state === TaskState.UP_FOR_RETRY) return true;
+      const task = this.opts.dagBag.dags.get(o.ti.dagId)?.tasks.get(o.ti.taskId);
+      return task !== undefined && task.downstreamIds.size === 0;
+    });
+  }
 
-    // A fresh try (not a resume) replaces what earlier tries stored.
-    const retried = done.filter((o) => o.ti.tryNumber > 1 && o.ti.nextMethod === null);
-    if (retried.length) {
-      await tx.delete(xcom).where(or(...retried.map((o) => and(eq(xcom.runPk, o.ti.runPk), eq(xcom.taskId, o.ti.taskId), eq(xcom.mapIndex, o.ti.mapIndex)))));
+  /**
+   * writeBatch + claim as one pipelined transaction: lock the runs, finish the TIs (all of
+   * them, or the transaction rolls back), store XComs and logs, close runs that are done,
+   * claim. Returns null when a TI was no longer ours (reaped as a zombie meanwhile); the caller
+   * then takes the step-by-step path, which skips such TIs.
+   */
+  private async pipelinedFlush(batch: TaskOutcome[], free: number): Promise<ClaimedTi[] | null> {
+    const { database, dagBag } = this.opts;
+    const db = database.db;
+    const runPks = [...new Set(batch.map((o) => o.ti.runPk))].sort((a, b) => a - b);
+    const statements: SQL[] = [
+      lockRunsStatement(runPks),
+      finishTisStatement(this.id, batch.map((o) => this.finishOf(o, null)), true),
+    ];
+    const retried = batch.filter((o) => o.ti.tryNumber > 1 && o.ti.nextMethod === null);
+    if (retried.length) statements.push(this.clearXComsStatement(retried));
+    const { xcoms, logs } = this.rowsOf(batch);
+    const xcomStatement = writeXComsStatement(db, xcoms);
+    if (xcomStatement) statements.push(xcomStatement);
+    statements.push(...writeLogsStatements(db, logs));
+    statements.push(notifySql(Channel.WORKER, `${FREED_PREFIX}${this.id}`));
+    if (batch.some((o) => o.state === TaskState.UP_FOR_RETRY)) statements.push(notifySql(Channel.SCHEDULER));
+    const closing = new Map<number, number>();
+    for (const o of batch) {
+      if (o.state === TaskState.UP_FOR_RETRY || closing.has(o.ti.runPk)) continue;
+      closing.set(o.ti.runPk, statements.length);
+      statements.push(finishRunIfDoneStatement(o.ti.runPk, dagBag.get(o.ti.dagId), Channel.SCHEDULER));
     }
+    if (free > 0) statements.push(...claimStatements(this.id, this.queues, free));
+    let results: Record<string, unknown>[][];
+    try {
+      results = await database.pipeline(statements);
+    } catch (err) {
+      if (isRequireFailure(err)) return null;
+      throw err;
+    }
+    for (const [runPk, at] of closing) if (results[at].length) this.runCache.delete(runPk);
+    return free > 0 ? toClaimed(results[results.length - 1]) : [];
+  }
+
+  /** The finishTis item for an outcome (triggerId: the trigger a deferring TI waits on). */
+  private finishOf(o: TaskOutcome, triggerId: number | null): TiFinish {
+    const d = o.deferral;
+    const finished = o.state !== TaskState.DEFERRED;
+    return {
+      id: o.ti.id, tryNumber: o.ti.tryNumber, state: o.state, error: o.error, nextRetryAt: o.nextRetryAt,
+      endDate: finished ? o.endDate : null,
+      duration: finished ? (o.endDate.getTime() - o.ti.startDate.getTime()) / 1000 : null,
+      triggerId,
+      nextMethod: d?.method ?? null,
+      nextKwargs: d ? { kwargs: d.kwargs } : null,
+      triggerTimeout: d?.triggerTimeout ?? null,
+    };
+  }
+
+  /** A fresh try (not a resume) replaces what earlier tries stored. */
+  private clearXComsStatement(retried: TaskOutcome[]): SQL {
+    return this.opts.database.db.delete(xcom)
+      .where(or(...retried.map((o) => and(eq(xcom.runPk, o.ti.runPk), eq(xcom.taskId, o.ti.taskId), eq(xcom.mapIndex, o.ti.mapIndex))))).getSQL();
+  }
+
+  /** XCom and log rows for outcomes whose finish applied. */
+  private rowsOf(done: TaskOutcome[]): { xcoms: XComWrite[]; logs: LogWrite[] } {
     const xcoms: XComWrite[] = [];
     const logs: LogWrite[] = [];
     for (const o of done) {
@@ -203,6 +246,28 @@ export class Worker {
       for (const [key, value] of o.pushes) xcoms.push({ ...at, key, value });
       for (const l of o.logs as LogLine[]) logs.push({ tiId: o.ti.id, tryNumber: o.ti.tryNumber, ts: l.ts, level: l.level, message: l.message });
     }
+    return { xcoms, logs };
+  }
+
+  private async writeBatch(tx: Tx, batch: TaskOutcome[]): Promise<boolean> {
+    const { database } = this.opts;
+    // Lock the batch's runs: two workers finishing a run's last upstream TIs at once must not
+    // each see the other's TI still running and both leave the downstream task waiting.
+    await tx.execute(lockRunsStatement([...new Set(batch.map((o) => o.ti.runPk))]));
+    // Deferrals first: insert (or join an identical waiting) trigger, then park the TI on it.
+    const triggerIds = new Map<number, number>();
+    for (const o of batch) {
+      if (!o.deferral) continue;
+      const { name, kwargs } = o.deferral.trigger;
+      triggerIds.set(o.ti.id, await upsertTrigger(tx, name, this.codec.seal(kwargs), this.codec.hash(name, kwargs)));
+    }
+    const applied = await finishTis(tx, database, this.id, batch.map((o) => this.finishOf(o, triggerIds.get(o.ti.id) ?? null)));
+    const done = batch.filter((o) => applied.has(o.ti.id));
+    if (!done.length) return false;
+
+    const retried = done.filter((o) => o.ti.tryNumber > 1 && o.ti.nextMethod === null);
+    if (retried.length) await tx.execute(this.clearXComsStatement(retried));
+    const { xcoms, logs } = this.rowsOf(done);
     await writeXComs(tx, xcoms);
     await writeLogs(tx, logs);
 

@@ -2,9 +2,9 @@
  * DAG-run queries: creating runs (idempotent on dag id + logical date, so two schedulers can
  * never duplicate one), starting queued runs with their TIs, and closing finished runs.
  */
-import { and, asc, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { dagRuns, dags, taskInstances } from '../schema.ts';
-import type { Executor } from '../client.ts';
+import { resultRows, type Channel, type Executor } from '../client.ts';
 import type { Dag } from '../../authoring/dag.ts';
 import { attachLimitKeys } from './limits.ts';
 import { withinTagLimits, type TagLimit } from '../../authoring/limits.ts';
@@ -100,16 +100,32 @@ const UNFINISHED = [TaskState.NONE, TaskState.SCHEDULED, TaskState.RUNNING, Task
 
 /** Close the run if every TI is finished: failed if any leaf failed, else success. */
 export async function finishRunIfDone(ex: Executor, runPk: number, dag: Dag): Promise<RunState | null> {
-  const open = await ex.select({ id: taskInstances.id }).from(taskInstances)
-    .where(and(eq(taskInstances.runPk, runPk), inArray(taskInstances.state, UNFINISHED))).limit(1);
-  if (open.length) return null;
+  const [closed] = resultRows<{ state: RunState }>(await ex.execute(finishRunIfDoneStatement(runPk, dag)));
+  return closed?.state ?? null;
+}
+
+/** Lock runs (in id order, so two lockers never deadlock) for the rest of the transaction. */
+export function lockRunsStatement(runPks: number[]): SQL {
+  return sql`select id from dag_runs where id in ${[...runPks].sort((a, b) => a - b)} order by id for update`;
+}
+
+/**
+ * finishRunIfDone as one statement: a row with the run's new state when it closed the run,
+ * after a NOTIFY on `notifyChannel` if one is given.
+ */
+export function finishRunIfDoneStatement(runPk: number, dag: Dag, notifyChannel?: Channel): SQL {
   const leaves = [...dag.tasks.values()].filter((t) => t.downstreamIds.size === 0).map((t) => t.taskId);
-  const failedLeaves = await ex.select({ id: taskInstances.id }).from(taskInstances)
-    .where(and(eq(taskInstances.runPk, runPk), inArray(taskInstances.taskId, leaves), inArray(taskInstances.state, [TaskState.FAILED, TaskState.UPSTREAM_FAILED]))).limit(1);
-  const state = failedLeaves.length ? RunState.FAILED : RunState.SUCCESS;
-  const done = await ex.update(dagRuns).set({ state, endDate: sql`now()` })
-    .where(and(eq(dagRuns.id, runPk), eq(dagRuns.state, RunState.RUNNING))).returning({ id: dagRuns.id });
-  return done.length ? state : null;
+  return sql`
+    with verdict as (
+      select not exists (select 1 from task_instances where run_pk = ${runPk} and state in ${UNFINISHED}) as done,
+        ${leaves.length ? sql`exists (select 1 from task_instances where run_pk = ${runPk} and task_id in ${leaves}
+          and state in ${[TaskState.FAILED, TaskState.UPSTREAM_FAILED]})` : sql`false`} as failed
+    ), closed as (
+      update dag_runs r set state = case when v.failed then ${RunState.FAILED} else ${RunState.SUCCESS} end, end_date = now()
+      from verdict v where r.id = ${runPk} and r.state = ${RunState.RUNNING} and v.done
+      returning r.state
+    )
+    select state${notifyChannel ? sql`, pg_notify(${notifyChannel}, '')` : sql``} from closed`;
 }
 
 export async function runningRuns(ex: Executor) {

@@ -1,5 +1,5 @@
 /** Task logs, one row per line, per try. */
-import { and, asc, eq } from 'drizzle-orm';
+import { and, asc, eq, type SQL } from 'drizzle-orm';
 import { logs } from '../schema.ts';
 import type { Executor } from '../client.ts';
 
@@ -12,7 +12,14 @@ export interface LogWrite {
 }
 
 export async function writeLogs(ex: Executor, lines: LogWrite[]): Promise<void> {
-  for (let i = 0; i < lines.length; i += 2000) await ex.insert(logs).values(lines.slice(i, i + 2000));
+  for (const statement of writeLogsStatements(ex, lines)) await ex.execute(statement);
+}
+
+/** writeLogs as statements (2,000 lines each). */
+export function writeLogsStatements(ex: Executor, lines: LogWrite[]): SQL[] {
+  const out: SQL[] = [];
+  for (let i = 0; i < lines.length; i += 2000) out.push(ex.insert(logs).values(lines.slice(i, i + 2000)).getSQL());
+  return out;
 }
 
 export async function readLogs(ex: Executor, tiId: number, tryNumber?: number) {

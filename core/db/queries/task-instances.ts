@@ -3,10 +3,13 @@
  * finishes are guarded by state (and worker/try) so concurrent processes never apply the
  * same transition twice.
  */
-import { and, eq, inArray, lt, lte, sql } from 'drizzle-orm';
+import { and, eq, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
 import { taskInstances, taskInstanceHistory, dagRuns } from '../schema.ts';
 import type { Database, Executor, Tx } from '../client.ts';
 import { TaskState } from '../../runtime/states.ts';
+
+/** A state as a literal, not a parameter: a generic plan can then use the partial indexes that name it. */
+const lit = (state: TaskState): SQL => sql.raw(`'${state}'`);
 
 export interface ClaimedTi {
   id: number;
@@ -36,21 +39,29 @@ export interface ClaimedTi {
  */
 export async function claimScheduled(database: Database, workerId: string, queues: string[], limit: number, within?: Tx): Promise<ClaimedTi[]> {
   if (limit <= 0) return [];
+  const [lock, claimSql] = claimStatements(workerId, queues, limit);
   const claim = async (tx: Tx) => {
-    await tx.execute(sql`select name from pools order by name for update`);
-    return database.rows<Record<string, unknown>>(sql`
+    await tx.execute(lock);
+    return database.rows<Record<string, unknown>>(claimSql, tx);
+  };
+  return toClaimed(within ? await claim(within) : await database.db.transaction(claim));
+}
+
+/** The claim as two statements for one transaction: lock the pools, then claim (see claimScheduled). */
+export function claimStatements(workerId: string, queues: string[], limit: number): [SQL, SQL] {
+  return [sql`select name from pools order by name for update`, sql`
       with usage as (
         select pool, sum(pool_slots)::int as used from (
-          select pool, pool_slots from task_instances where state = ${TaskState.RUNNING}
+          select pool, pool_slots from task_instances where state = ${lit(TaskState.RUNNING)}
           union all
           select ti.pool, ti.pool_slots from pools p join task_instances ti on ti.pool = p.name
-          where p.include_deferred and (ti.state = ${TaskState.DEFERRED} or (ti.state = ${TaskState.SCHEDULED} and ti.next_method is not null))
+          where p.include_deferred and (ti.state = ${lit(TaskState.DEFERRED)} or (ti.state = ${lit(TaskState.SCHEDULED)} and ti.next_method is not null))
         ) held group by pool
       ), dag_running as (
-        select dag_id, count(*)::int as running from task_instances where state = ${TaskState.RUNNING} group by dag_id
+        select dag_id, count(*)::int as running from task_instances where state = ${lit(TaskState.RUNNING)} group by dag_id
       ), candidates as (
         select id, dag_id, pool, pool_slots, priority_weight, scheduled_at, next_method from task_instances
-        where state = ${TaskState.SCHEDULED} and queue in ${queues}
+        where state = ${lit(TaskState.SCHEDULED)} and queue in ${queues}
         order by priority_weight desc nulls last, scheduled_at, id
         limit ${Math.max(64, limit * 4)}
       ), ranked as (
@@ -65,7 +76,7 @@ export async function claimScheduled(database: Database, workerId: string, queue
           left join dags d on d.dag_id = c.dag_id left join dag_running dr on dr.dag_id = c.dag_id
       ), key_running as (
         select k.key, count(*)::int as n from ti_limit_keys k join task_instances t on t.id = k.ti_id
-        where t.state = ${TaskState.RUNNING} group by k.key
+        where t.state = ${lit(TaskState.RUNNING)} group by k.key
       ), key_blocked as (
         -- Per limit key (maxActiveTisPerDag, per run, tag limits): running plus those ahead.
         select distinct ck.id from (
@@ -83,15 +94,17 @@ export async function claimScheduled(database: Database, workerId: string, queue
         for update of t skip locked
       )
       update task_instances t
-      set state = ${TaskState.RUNNING}, worker_id = ${workerId}, heartbeat_at = now(), end_date = null, duration = null, error = null,
+      set state = ${lit(TaskState.RUNNING)}, worker_id = ${workerId}, heartbeat_at = now(), end_date = null, duration = null, error = null,
           -- A resume continues the same try: executionTimeout counts from the try's first start.
           try_number = case when t.next_method is null then t.try_number + 1 else t.try_number end,
           start_date = case when t.next_method is null then clock_timestamp() else coalesce(t.start_date, clock_timestamp()) end
-      from locked chosen where t.id = chosen.id and t.state = ${TaskState.SCHEDULED}
+      from locked chosen where t.id = chosen.id and t.state = ${lit(TaskState.SCHEDULED)}
       returning t.id, t.run_pk, t.dag_id, t.run_id, t.task_id, t.map_index, t.try_number, t.max_tries, t.start_date,
-        t.next_method, t.next_kwargs, t.pool, t.map_input, chosen.pool_missing`, tx);
-  };
-  const rows = within ? await claim(within) : await database.db.transaction(claim);
+        t.next_method, t.next_kwargs, t.pool, t.map_input, chosen.pool_missing`];
+}
+
+/** Rows returned by the claim statement, typed. */
+export function toClaimed(rows: Record<string, unknown>[]): ClaimedTi[] {
   return rows.map((r) => ({
     id: Number(r.id),
     runPk: Number(r.run_pk),
@@ -128,27 +141,43 @@ export interface TiFinish {
 /** Apply finishes for TIs this worker still owns (recording ended tries); returns the ids that applied. */
 export async function finishTis(ex: Executor, database: Database, workerId: string, items: TiFinish[]): Promise<Set<number>> {
   if (!items.length) return new Set();
+  const rows = await database.preparedRows<{ id: string | number }>(finishTisStatement(workerId, items), ex);
+  return new Set(rows.map((r) => Number(r.id)));
+}
+
+/**
+ * finishTis as one statement. With `requireAll`, it fails (SQLSTATE UD001, rolling back its
+ * transaction) unless every item applied, so statements sent after it may assume they did.
+ */
+export function finishTisStatement(workerId: string, items: TiFinish[], requireAll = false): SQL {
   const iso = (d: Date | null | undefined) => d?.toISOString() ?? null;
-  const values = sql.join(items.map((i) => sql`(${i.id}::bigint, ${i.tryNumber}::int, ${i.state}::text, ${iso(i.endDate)}::timestamptz,
-    ${i.duration}::float8, ${i.error}::text, ${iso(i.nextRetryAt)}::timestamptz, ${i.triggerId ?? null}::bigint, ${i.nextMethod ?? null}::text,
-    ${i.nextKwargs === undefined || i.nextKwargs === null ? null : JSON.stringify(i.nextKwargs)}::jsonb, ${iso(i.triggerTimeout)}::timestamptz)`), sql`, `);
+  // One JSON parameter whatever the batch size: one statement text, planned once.
+  const values = JSON.stringify(items.map((i) => ({
+    id: i.id, try_number: i.tryNumber, state: i.state, end_date: iso(i.endDate), duration: i.duration, error: i.error,
+    next_retry_at: iso(i.nextRetryAt), trigger_id: i.triggerId ?? null, next_method: i.nextMethod ?? null,
+    next_kwargs: i.nextKwargs ?? null, trigger_timeout: iso(i.triggerTimeout),
+  })));
   // One statement: apply the finishes and copy every try that ended into the history table.
-  const rows = await database.preparedRows<{ id: string | number }>(sql`
+  return sql`
     with finished as (
       update task_instances t
       set state = v.state, end_date = v.end_date, duration = v.duration, error = v.error, next_retry_at = v.next_retry_at,
           trigger_id = v.trigger_id, next_method = v.next_method, next_kwargs = v.next_kwargs, trigger_timeout = v.trigger_timeout,
-          worker_id = case when v.state = ${TaskState.DEFERRED} then null else t.worker_id end
-      from (values ${values}) as v(id, try_number, state, end_date, duration, error, next_retry_at, trigger_id, next_method, next_kwargs, trigger_timeout)
-      where t.id = v.id and t.state = ${TaskState.RUNNING} and t.worker_id = ${workerId} and t.try_number = v.try_number
+          worker_id = case when v.state = ${lit(TaskState.DEFERRED)} then null else t.worker_id end
+      from jsonb_to_recordset(${values}::jsonb) as v(id bigint, try_number int, state text, end_date timestamptz, duration float8,
+        error text, next_retry_at timestamptz, trigger_id bigint, next_method text, next_kwargs jsonb, trigger_timeout timestamptz)
+      where t.id = v.id and t.state = ${lit(TaskState.RUNNING)} and t.worker_id = ${workerId} and t.try_number = v.try_number
       returning t.*
     ), history as (
       insert into task_instance_history (ti_id, dag_id, run_id, task_id, map_index, try_number, state, worker_id, start_date, end_date, duration, error)
       select id, dag_id, run_id, task_id, map_index, try_number, state, worker_id, start_date, end_date, duration, error
-      from finished where state <> ${TaskState.DEFERRED}
+      from finished where state <> ${lit(TaskState.DEFERRED)}
     )
-    select id from finished`, ex);
-  return new Set(rows.map((r) => Number(r.id)));
+    ${requireAll
+    // The check is the outer side, so it runs even when nothing applied.
+    ? sql`, checked as (select updraft_require((select count(*) from finished) = ${items.length}, 'a finished TI is no longer held by this worker') as ok)
+      select f.id from checked left join finished f on true`
+    : sql`select id from finished`}`;
 }
 
 /** Copy the current try of each TI into the history table. */

@@ -1,5 +1,5 @@
 /** XCom rows: task return values and explicit pushes, keyed by run, task, map index and key. */
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { xcom } from '../schema.ts';
 import type { Executor } from '../client.ts';
 
@@ -12,13 +12,19 @@ export interface XComWrite {
 }
 
 export async function writeXComs(ex: Executor, items: XComWrite[]): Promise<void> {
-  if (!items.length) return;
-  await ex.insert(xcom)
+  const statement = writeXComsStatement(ex, items);
+  if (statement) await ex.execute(statement);
+}
+
+/** writeXComs as one statement (an upsert), or null when there is nothing to write. */
+export function writeXComsStatement(ex: Executor, items: XComWrite[]): SQL | null {
+  if (!items.length) return null;
+  return ex.insert(xcom)
     .values(items.map((i) => ({ ...i, value: i.value === undefined ? null : i.value, createdAt: new Date() })))
     .onConflictDoUpdate({
       target: [xcom.runPk, xcom.taskId, xcom.mapIndex, xcom.key],
       set: { value: sql`excluded.value`, createdAt: sql`excluded.created_at` },
-    });
+    }).getSQL();
 }
 
 /** Clear a TI's XComs before a new try writes its own. */

@@ -69,7 +69,13 @@ export const notifySql = (channel: Channel, payload = ''): SQL => sql`select pg_
 /** SQLSTATE raised by updraft_require(ok, message) (migration 0006) when ok is not true. */
 export const REQUIRE_FAILED = 'UD001';
 
-export const isRequireFailure = (err: unknown): boolean => (err as { code?: string } | null)?.code === REQUIRE_FAILED;
+export function isRequireFailure(err: unknown): boolean {
+  // The driver's error may arrive wrapped (drizzle's "Failed query" keeps it as the cause).
+  for (let e = err as { code?: string; cause?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.code === REQUIRE_FAILED) return true;
+  }
+  return false;
+}
 
 export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
   return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts) : openPglite(opts.dataDir ?? '.updraft/db');

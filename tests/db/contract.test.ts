@@ -6,6 +6,7 @@ import { sql } from 'drizzle-orm';
 import {
   dag, task, TriggerRule, queries, notify, Channel, evaluateRun, openDatabase, DagBag, RunState, TaskState, type Database,
 } from '../../core/index.ts';
+import { isRequireFailure } from '../../core/db/client.ts';
 import { runDagLocally } from '../../cli/local-run.ts';
 import { drivers, waitFor } from '../helpers/pg.ts';
 import { count, newRun, setTiState, startRuns, syncDags, tiMap } from '../helpers/int-db.ts';
@@ -47,6 +48,27 @@ for (const driver of drivers) {
       await database.migrate();
       const journal = JSON.parse(readFileSync(new URL('../../drizzle/meta/_journal.json', import.meta.url), 'utf8')) as { entries: unknown[] };
       expect(await count(database, sql`select count(*) as n from drizzle.__drizzle_migrations`)).toBe(journal.entries.length);
+    });
+
+    it('runs a pipeline as one transaction, in order, and rolls it all back when a statement fails', async () => {
+      const [inserted, seen] = await database.pipeline([
+        sql`insert into pools (name, slots, include_deferred) values ('pipe_a', 3, false) returning name`,
+        sql`select slots from pools where name = 'pipe_a'`,
+      ]);
+      expect(inserted).toEqual([{ name: 'pipe_a' }]);
+      expect(seen).toEqual([{ slots: 3 }]);
+      const failing = database.pipeline([
+        sql`insert into pools (name, slots, include_deferred) values ('pipe_b', 1, false)`,
+        sql`select updraft_require(false, 'the condition did not hold')`,
+        sql`insert into pools (name, slots, include_deferred) values ('pipe_c', 1, false)`,
+      ]);
+      const err = await failing.then(() => null, (e: unknown) => e);
+      expect(isRequireFailure(err), String(err)).toBe(true);
+      expect((err as Error).message).toContain('the condition did not hold');
+      expect(await count(database, sql`select count(*) as n from pools where name in ('pipe_b', 'pipe_c')`)).toBe(0);
+      // The connection is usable afterwards, outside any transaction.
+      const [again] = await database.pipeline([sql`select count(*)::int as n from pools where name = 'pipe_a'`]);
+      expect(again).toEqual([{ n: 1 }]);
     });
 
     it('creates a run once per (dag_id, logical_date) and per run_id', async () => {

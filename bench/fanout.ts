@@ -17,6 +17,9 @@
  *   function returns (before its result is written), so the window covers claiming and
  *   running every TI and writing all results but the last batch's, not the list task or the
  *   expansion before it. The run's duration goes to the details line.
+ * - mapped_fanin_tis_per_s (details line only, not part of the result line): the same with a
+ *   fan-in downstream (bench/dags/mapped-fanin.ts: each TI returns its item, `collect` receives
+ *   all 10,000), so every batch also decides the waiting downstream task.
  * - graphile_worker_jobs_per_s / pg_boss_jobs_per_s: 10,000 no-op jobs added up front (not
  *   timed) and drained by ONE child process (bench/peers/*.ts, which document their exact
  *   options); jobs/s = 10,000 / (first job start → last job's handler returned), the same two
@@ -137,6 +140,16 @@ export async function fanoutBench(json: boolean): Promise<Record<string, unknown
       details.mapped_noop_window_s = round(window, 3);
       details.mapped_noop_run_s = round(seconds(run.startDate, run.endDate), 3);
       details.mapped_noop_list_end_to_first_start_ms = round(seconds(list.lastEnd, w.firstStart) * 1000, 1);
+    });
+    await measure('mapped_fanin_tis_per_s (details only)', async () => {
+      await runToEnd(database, bag, 'bench_mapped_fanin', { count: 50 }, 60_000);
+      const run = await runToEnd(database, bag, 'bench_mapped_fanin', { count: JOBS }, 120_000);
+      const w = await tiWindow(database, run.id, 'echo', true);
+      if (w.n !== JOBS) throw new Error(`expected ${JOBS} successful mapped TIs, found ${w.n}`);
+      const collected = await queries.xcom.readXCom(database.db, run.id, 'collect', 'return_value', -1);
+      if (collected !== JOBS) throw new Error(`collect saw ${String(collected)} results, expected ${JOBS}`);
+      details.mapped_fanin_tis_per_s = round(JOBS / seconds(w.firstStart, w.lastEnd), 1);
+      details.mapped_fanin_run_s = round(seconds(run.startDate, run.endDate), 3);
     });
     await Promise.all(services.splice(0).map(stopService));
 

@@ -42,9 +42,22 @@ export interface Database {
    * REQUIRE_FAILED for a condition checked with updraft_require()).
    */
   pipeline(statements: SQL[]): Promise<Record<string, unknown>[][]>;
+  /**
+   * A transaction driven in steps: each `send` pipelines its statements (as `pipeline` does)
+   * and waits for their rows, `ex` runs drizzle queries in the same transaction between sends,
+   * and a send with `commit` ends it in the same round trip. It commits after `fn` unless a
+   * send already did; it rolls back if `fn` throws.
+   */
+  pipelined<T>(fn: (pipe: Pipe) => Promise<T>): Promise<T>;
   listen(channel: Channel, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   migrate(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface Pipe {
+  send(statements: SQL[], opts?: { commit?: boolean }): Promise<Record<string, unknown>[][]>;
+  /** The transaction as a drizzle executor. */
+  readonly ex: Executor;
 }
 
 export interface OpenOptions {
@@ -97,14 +110,23 @@ async function openPglite(dataDir: string): Promise<Database> {
   await client.waitReady;
   const db = drizzle(client, { schema }) as unknown as Db;
   const rows = async <T>(query: SQL, ex: Executor = db) => resultRows<T>(await ex.execute(query));
-  return {
+  const pglite: Database = {
     db, kind: 'pglite', where: dataDir.startsWith('memory://') ? 'PGlite (in memory)' : `PGlite at ${dataDir}`,
     rows, preparedRows: rows,
-    async pipeline(statements) {
+    pipeline: (statements) => pipelineOf(pglite, statements),
+    async pipelined(fn) {
       return db.transaction(async (tx) => {
-        const out: Record<string, unknown>[][] = [];
-        for (const s of statements) out.push(await rows<Record<string, unknown>>(s, tx));
-        return out;
+        let ended = false;
+        return fn({
+          ex: tx,
+          async send(statements, opts) {
+            if (ended) throw new Error('this transaction has already been committed');
+            const out: Record<string, unknown>[][] = [];
+            for (const st of statements) out.push(await rows<Record<string, unknown>>(st, tx));
+            ended = opts?.commit === true;
+            return out;
+          },
+        });
       });
     },
     async listen(channel, onPayload) {
@@ -114,6 +136,7 @@ async function openPglite(dataDir: string): Promise<Database> {
     async migrate() { await migrate(db as never, { migrationsFolder }); },
     async close() { await client.close(); },
   };
+  return pglite;
 }
 
 async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
@@ -130,7 +153,51 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
   const db = drizzle(client, { schema }) as unknown as Db;
   // drizzle's raw execute never prepares; go to the executor's own postgres.js handle for that.
   const dialect = (db as unknown as { dialect: { sqlToQuery(q: SQL): { sql: string; params: unknown[] } } }).dialect;
-  return {
+  /** Database.pipelined on one reserved connection. */
+  async function pipelinedOn<T>(conn: Awaited<ReturnType<typeof client.reserve>>, fn: (pipe: Pipe) => Promise<T>): Promise<T> {
+    // begin goes out with the first statements; a failed begin fails them too.
+    const begun = conn.unsafe('begin').execute();
+    begun.catch(() => undefined);
+    let ended = false;
+    let aborted: unknown = null;
+    const pipe: Pipe = {
+      // drizzle reads the client's type parsers; a reserved connection shares its pool's.
+      ex: drizzle(Object.assign(conn, { options: client.options })) as unknown as Db,
+      async send(statements, opts) {
+        if (ended) throw new Error('this transaction has already been committed');
+        const sent = statements.map((st) => {
+          const { sql: text, params } = dialect.sqlToQuery(st);
+          return conn.unsafe(text, params as never[], { prepare: true }).execute();
+        });
+        if (opts?.commit) {
+          ended = true;
+          sent.push(conn.unsafe('commit').execute());
+        }
+        const settled = await Promise.allSettled([begun, ...sent]);
+        // After a failure the server answers "transaction is aborted" (25P02) to the rest and
+        // turns a commit into a rollback; the first real error is the one to report.
+        const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as { code?: string }] : []));
+        if (failures.length) throw (aborted = failures.find((e) => e?.code !== '25P02') ?? failures[0]);
+        return settled.slice(1, statements.length + 1).map((r) => [...(r as PromiseFulfilledResult<Iterable<Record<string, unknown>>>).value]);
+      },
+    };
+    try {
+      const result = await fn(pipe);
+      // A failed send aborted the transaction even if fn went on: never report it committed.
+      if (aborted) throw aborted;
+      if (!ended) {
+        ended = true;
+        await begun;
+        await conn.unsafe('commit');
+      }
+      return result;
+    } catch (err) {
+      if (!ended) await conn.unsafe('rollback').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  const pg: Database = {
     db, kind: 'postgres', where,
     async rows<T>(query: SQL, ex: Executor = db) { return resultRows<T>(await ex.execute(query)); },
     async preparedRows<T>(query: SQL, ex: Executor = db) {
@@ -138,23 +205,11 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
       const handle = (ex as unknown as { session: { client: { unsafe(q: string, p: unknown[], o: { prepare: boolean }): Promise<T[]> } } }).session.client;
       return [...await handle.unsafe(text, params, { prepare: true })];
     },
-    async pipeline(statements) {
+    pipeline: (statements) => pipelineOf(pg, statements),
+    async pipelined(fn) {
       const conn = await client.reserve();
       try {
-        const sent = [
-          conn.unsafe('begin').execute(),
-          ...statements.map((s) => {
-            const { sql: text, params } = dialect.sqlToQuery(s);
-            return conn.unsafe(text, params as never[], { prepare: true }).execute();
-          }),
-          conn.unsafe('commit').execute(),
-        ];
-        const settled = await Promise.allSettled(sent);
-        // After a failure the server answers "transaction is aborted" (25P02) to the rest and
-        // turns the commit into a rollback; the first real error is the one to report.
-        const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as { code?: string }] : []));
-        if (failures.length) throw failures.find((e) => e?.code !== '25P02') ?? failures[0];
-        return settled.slice(1, -1).map((r) => [...(r as PromiseFulfilledResult<Iterable<Record<string, unknown>>>).value]);
+        return await pipelinedOn(conn, fn);
       } finally {
         conn.release();
       }
@@ -176,6 +231,11 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
     },
     async close() { await client.end({ timeout: 5 }); },
   };
+  return pg;
+}
+
+function pipelineOf(database: Database, statements: SQL[]): Promise<Record<string, unknown>[][]> {
+  return database.pipelined((pipe) => pipe.send(statements, { commit: true }));
 }
 
 async function connectWithBackoff(probe: () => Promise<unknown>, where: string, opts: OpenOptions) {

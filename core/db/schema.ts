@@ -96,8 +96,12 @@ export const taskInstances = pgTable('task_instances', {
   // indexes are only written for rows they cover: a claim or a finish touches fewer indexes.
   index('ti_claim_order').on(t.queue, t.priorityWeight.desc(), t.scheduledAt, t.id).where(sql`state = 'scheduled'`),
   index('ti_running').on(t.workerId, t.dagId).where(sql`state = 'running'`),
-  index('ti_run_state').on(t.runPk, t.state),
+  // (run, state) for "is anything left open"; with the task, "does this task have a TI in this
+  // state" is one probe, however many TIs a mapped task has.
+  index('ti_run_state_task').on(t.runPk, t.state, t.taskId),
   index('ti_trigger').on(t.triggerId).where(sql`trigger_id is not null`),
+  // TIs holding a slot of an include-deferred pool without running (the claim's pool usage).
+  index('ti_pool_held_deferred').on(t.pool).where(sql`state = 'deferred' or (state = 'scheduled' and next_method is not null)`),
   index('ti_deferred_retry').on(t.state, t.nextRetryAt).where(sql`state in ('deferred', 'up_for_retry')`),
 ]);
 

@@ -4,13 +4,13 @@
  * downstream. Both the scheduler (whole runs) and the worker (the downstream of the TIs it
  * just finished, for low latency) call this, inside their transactions.
  */
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { taskInstances } from '../db/schema.ts';
 import type { Executor } from '../db/client.ts';
 import type { Dag } from '../authoring/dag.ts';
 import { evaluateTriggerRule, type UpstreamCounts } from '../authoring/trigger-rules.ts';
 import { TaskState } from './states.ts';
-import { Channel, notify } from '../db/client.ts';
+import { Channel, notify, resultRows } from '../db/client.ts';
 import { upsertTrigger } from '../db/queries/triggers.ts';
 import { serializeTrigger } from '../triggers/registry.ts';
 import { KwargsCodec } from '../triggers/secrets.ts';
@@ -35,22 +35,25 @@ export interface EvaluationResult {
 /**
  * Evaluate `candidates` (task ids) of run `runPk`; pass null to evaluate every waiting task.
  * Only TIs still in state `none` change, so concurrent evaluators never double-schedule.
+ * `known` holds states already read in this transaction (from statesProbe), so a caller that
+ * pipelined the read saves the round trip.
  */
-export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candidates: Iterable<string> | null, opts: EvaluateOptions = {}): Promise<EvaluationResult> {
-  // Counts per task and state; a mapped task of 10,000 TIs is a handful of numbers, not rows.
-  const states = new Map<string, StateCounts>();
+export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candidates: Iterable<string> | null, opts: EvaluateOptions = {}, known?: Map<string, StateCounts>): Promise<EvaluationResult> {
+  const states = new Map<string, StateCounts>(known);
   const load = async (taskIds: string[] | null) => {
-    const where = taskIds === null
-      ? eq(taskInstances.runPk, runPk)
-      : and(eq(taskInstances.runPk, runPk), inArray(taskInstances.taskId, taskIds));
-    const rows = await ex.select({ taskId: taskInstances.taskId, state: taskInstances.state, n: sql<number>`count(*)::int` })
-      .from(taskInstances).where(where).groupBy(taskInstances.taskId, taskInstances.state);
-    for (const id of taskIds ?? []) states.set(id, {});
-    for (const r of rows) {
-      const c = states.get(r.taskId) ?? {};
-      c[r.state] = Number(r.n);
-      states.set(r.taskId, c);
+    if (taskIds === null) {
+      // Every task of the run: counts per task and state, one pass over the run's TIs.
+      const rows = await ex.select({ taskId: taskInstances.taskId, state: taskInstances.state, n: sql<number>`count(*)::int` })
+        .from(taskInstances).where(eq(taskInstances.runPk, runPk)).groupBy(taskInstances.taskId, taskInstances.state);
+      for (const r of rows) {
+        const c = states.get(r.taskId) ?? {};
+        c[r.state] = Number(r.n);
+        states.set(r.taskId, c);
+      }
+      return;
     }
+    const ids = taskIds.filter((id) => !states.has(id));
+    if (ids.length) for (const [id, c] of statesFromProbe(ids, resultRows(await ex.execute(statesProbe(runPk, ids))))) states.set(id, c);
   };
   const waiting = (id: string) => (states.get(id)?.[TaskState.NONE] ?? 0) > 0;
 
@@ -186,7 +189,29 @@ async function deferAtStart(ex: Executor, runPk: number, dag: Dag, taskIds: stri
   await notify(ex, Channel.TRIGGERER, triggerIds.join(','));
 }
 
-type StateCounts = Record<string, number>;
+/** TIs per state of one task, or (from a probe) 1 for each state the task has TIs in. */
+export type StateCounts = Record<string, number>;
+
+const ALL_STATES = sql.raw(Object.values(TaskState).map((s) => `('${s}')`).join(', '));
+
+/**
+ * Which states each of `taskIds` has TIs in, in run `runPk`: one index probe per task and state,
+ * however many TIs a mapped task has. Trigger rules only ask whether a kind of upstream outcome
+ * exists or whether all upstream TIs are done, so presence decides exactly what counts would.
+ */
+export function statesProbe(runPk: number, taskIds: string[]): SQL {
+  return sql`select t.task_id, s.state from (values ${sql.join(taskIds.map((id) => sql`(${id})`), sql`, `)}) as t(task_id)
+    cross join (values ${ALL_STATES}) as s(state)
+    -- A lateral LIMIT 1 stays a probe per pair; EXISTS may be planned as a join over every TI.
+    cross join lateral (select 1 from task_instances ti where ti.run_pk = ${runPk} and ti.state = s.state and ti.task_id = t.task_id limit 1) as hit`;
+}
+
+/** statesProbe's rows as StateCounts for each probed task (empty for a task with no TIs). */
+export function statesFromProbe(taskIds: string[], rows: Record<string, unknown>[]): Map<string, StateCounts> {
+  const out = new Map<string, StateCounts>(taskIds.map((id) => [id, {}]));
+  for (const r of rows) out.get(String(r.task_id))![String(r.state)] = 1;
+  return out;
+}
 
 function countUpstream(upstream: Set<string>, states: Map<string, StateCounts>): UpstreamCounts {
   const c: UpstreamCounts = { total: 0, success: 0, failed: 0, upstreamFailed: 0, skipped: 0 };

@@ -15,10 +15,11 @@ import { writeXComs, writeXComsStatement, type XComWrite } from '../db/queries/x
 import { writeLogs, writeLogsStatements, type LogWrite } from '../db/queries/logs.ts';
 import { finishRunIfDone, finishRunIfDoneStatement, lockRunsStatement } from '../db/queries/dag-runs.ts';
 import { registerJob, heartbeatJob, endJob } from '../db/queries/jobs.ts';
-import { upsertTrigger } from '../db/queries/triggers.ts';
+import { upsertTrigger, upsertTriggerStatement } from '../db/queries/triggers.ts';
 import { KwargsCodec } from '../triggers/secrets.ts';
 import type { DagBag } from './dag-bag.ts';
-import { evaluateRun, DEFAULT_MAX_MAP_LENGTH } from './dependencies.ts';
+import { evaluateRun, statesFromProbe, statesProbe, DEFAULT_MAX_MAP_LENGTH } from './dependencies.ts';
+import type { Dag } from '../authoring/dag.ts';
 import { executeTi, type RunInfo, type TaskOutcome } from './task-runner.ts';
 import { SyncPool } from './sync-pool.ts';
 import { Batcher } from './batcher.ts';
@@ -147,8 +148,7 @@ export class Worker {
     this.reserved += free;
     let claimed: ClaimedTi[] = [];
     try {
-      const pipelined = this.pipelinable(batch) ? await this.pipelinedFlush(batch, free) : null;
-      claimed = pipelined ?? await this.opts.database.db.transaction(async (tx) => {
+      claimed = await this.pipelinedFlush(batch, free) ?? await this.opts.database.db.transaction(async (tx) => {
         await this.writeBatch(tx, batch);
         return claimScheduled(this.opts.database, this.id, this.queues, free, tx);
       });
@@ -163,56 +163,93 @@ export class Worker {
   }
 
   /**
-   * A batch can be written without reading anything back first when no TI in it defers (that
-   * needs the trigger's id) and none finished with downstream tasks to decide.
-   */
-  private pipelinable(batch: TaskOutcome[]): boolean {
-    return batch.every((o) => {
-      if (o.deferral) return false;
-      if (o.state === TaskState.UP_FOR_RETRY) return true;
-      const task = this.opts.dagBag.dags.get(o.ti.dagId)?.tasks.get(o.ti.taskId);
-      return task !== undefined && task.downstreamIds.size === 0;
-    });
-  }
-
-  /**
-   * writeBatch + claim as one pipelined transaction: lock the runs, finish the TIs (all of
-   * them, or the transaction rolls back), store XComs and logs, close runs that are done,
-   * claim. Returns null when a TI was no longer ours (reaped as a zombie meanwhile); the caller
-   * then takes the step-by-step path, which skips such TIs.
+   * The batch's transaction, pipelined: statements go out together and the worker waits only
+   * where it needs an answer. Lock the runs, upsert the triggers of deferring TIs (their ids
+   * are needed: one round trip), finish every TI (or roll back), store XComs and logs and read
+   * which states the downstream tasks' upstreams are in; when that read decides something,
+   * apply it step by step (another round trip or more); then close runs that are done, claim
+   * and commit. A batch with nothing to decide is one round trip in all.
+   *
+   * Returns null when a TI was no longer this worker's (reaped as a zombie while it ran): the
+   * transaction rolled back, and the caller writes the batch step by step, skipping that TI.
    */
   private async pipelinedFlush(batch: TaskOutcome[], free: number): Promise<ClaimedTi[] | null> {
     const { database, dagBag } = this.opts;
-    const db = database.db;
-    const runPks = [...new Set(batch.map((o) => o.ti.runPk))].sort((a, b) => a - b);
-    const statements: SQL[] = [
-      lockRunsStatement(runPks),
-      finishTisStatement(this.id, batch.map((o) => this.finishOf(o, null)), true),
-    ];
-    const retried = batch.filter((o) => o.ti.tryNumber > 1 && o.ti.nextMethod === null);
-    if (retried.length) statements.push(this.clearXComsStatement(retried));
-    const { xcoms, logs } = this.rowsOf(batch);
-    const xcomStatement = writeXComsStatement(db, xcoms);
-    if (xcomStatement) statements.push(xcomStatement);
-    statements.push(...writeLogsStatements(db, logs));
-    statements.push(notifySql(Channel.WORKER, `${FREED_PREFIX}${this.id}`));
-    if (batch.some((o) => o.state === TaskState.UP_FOR_RETRY)) statements.push(notifySql(Channel.SCHEDULER));
-    const closing = new Map<number, number>();
-    for (const o of batch) {
-      if (o.state === TaskState.UP_FOR_RETRY || closing.has(o.ti.runPk)) continue;
-      closing.set(o.ti.runPk, statements.length);
-      statements.push(finishRunIfDoneStatement(o.ti.runPk, dagBag.get(o.ti.dagId), Channel.SCHEDULER));
-    }
-    if (free > 0) statements.push(...claimStatements(this.id, this.queues, free));
-    let results: Record<string, unknown>[][];
+    const runPks = [...new Set(batch.map((o) => o.ti.runPk))];
     try {
-      results = await database.pipeline(statements);
+      return await database.pipelined(async (pipe) => {
+        const statements: SQL[] = [lockRunsStatement(runPks)];
+        const triggerIds = new Map<number, number>();
+        const deferring = batch.filter((o) => o.deferral);
+        if (deferring.length) {
+          const rows = await pipe.send([...statements, ...deferring.map((o) => {
+            const { name, kwargs } = o.deferral!.trigger;
+            return upsertTriggerStatement(pipe.ex, name, this.codec.seal(kwargs), this.codec.hash(name, kwargs));
+          })]);
+          deferring.forEach((o, i) => triggerIds.set(o.ti.id, Number(rows[i + 1][0].id)));
+          statements.length = 0;
+        }
+        statements.push(finishTisStatement(this.id, batch.map((o) => this.finishOf(o, triggerIds.get(o.ti.id) ?? null)), true));
+        const retried = batch.filter((o) => o.ti.tryNumber > 1 && o.ti.nextMethod === null);
+        if (retried.length) statements.push(this.clearXComsStatement(retried));
+        const { xcoms, logs } = this.rowsOf(batch);
+        const xcomStatement = writeXComsStatement(pipe.ex, xcoms);
+        if (xcomStatement) statements.push(xcomStatement);
+        statements.push(...writeLogsStatements(pipe.ex, logs));
+
+        // Per run: the tasks downstream of what finished, and a read of their upstreams' states.
+        const runs = new Map<number, { dag: Dag; downstream: Set<string>; probe: string[]; at: number }>();
+        for (const o of batch) {
+          if (o.state === TaskState.DEFERRED || o.state === TaskState.UP_FOR_RETRY) continue;
+          const dag = dagBag.dags.get(o.ti.dagId);
+          if (!dag) continue;
+          const run = runs.get(o.ti.runPk) ?? { dag, downstream: new Set<string>(), probe: [], at: -1 };
+          for (const d of dag.tasks.get(o.ti.taskId)?.downstreamIds ?? []) run.downstream.add(d);
+          runs.set(o.ti.runPk, run);
+        }
+        for (const [runPk, run] of runs) {
+          if (!run.downstream.size) continue;
+          const probe = new Set(run.downstream);
+          for (const d of run.downstream) for (const up of run.dag.tasks.get(d)?.upstreamIds ?? []) probe.add(up);
+          run.probe = [...probe];
+          run.at = statements.length;
+          statements.push(statesProbe(runPk, run.probe));
+        }
+
+        let scheduled = 0;
+        const closing: number[] = [];
+        if ([...runs.values()].some((r) => r.at >= 0)) {
+          const read = await pipe.send(statements);
+          statements.length = 0;
+          for (const [runPk, run] of runs) {
+            const next = run.at < 0 ? 0 : (await evaluateRun(pipe.ex, runPk, run.dag, run.downstream,
+              { maxMapLength: this.opts.maxMapLength }, statesFromProbe(run.probe, read[run.at]))).scheduled;
+            scheduled += next;
+            // A run that just scheduled a TI cannot be finished.
+            if (next === 0) closing.push(runPk);
+          }
+        } else {
+          closing.push(...runs.keys());
+        }
+
+        const closeAt = new Map<number, number>();
+        for (const runPk of closing) {
+          closeAt.set(runPk, statements.length);
+          statements.push(finishRunIfDoneStatement(runPk, runs.get(runPk)!.dag, Channel.SCHEDULER));
+        }
+        // Finished TIs free pool and limit slots that TIs on other workers (or queues) may wait for.
+        if (scheduled || batch.some((o) => o.state !== TaskState.DEFERRED)) statements.push(notifySql(Channel.WORKER, `${FREED_PREFIX}${this.id}`));
+        if (batch.some((o) => o.state === TaskState.UP_FOR_RETRY)) statements.push(notifySql(Channel.SCHEDULER));
+        if (triggerIds.size) statements.push(notifySql(Channel.TRIGGERER, [...new Set(triggerIds.values())].join(',')));
+        if (free > 0) statements.push(...claimStatements(this.id, this.queues, free));
+        const results = await pipe.send(statements, { commit: true });
+        for (const [runPk, at] of closeAt) if (results[at].length) this.runCache.delete(runPk);
+        return free > 0 ? toClaimed(results[results.length - 1]) : [];
+      });
     } catch (err) {
       if (isRequireFailure(err)) return null;
       throw err;
     }
-    for (const [runPk, at] of closing) if (results[at].length) this.runCache.delete(runPk);
-    return free > 0 ? toClaimed(results[results.length - 1]) : [];
   }
 
   /** The finishTis item for an outcome (triggerId: the trigger a deferring TI waits on). */

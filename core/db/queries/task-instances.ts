@@ -54,8 +54,10 @@ export function claimStatements(workerId: string, queues: string[], limit: numbe
         select pool, sum(pool_slots)::int as used from (
           select pool, pool_slots from task_instances where state = ${lit(TaskState.RUNNING)}
           union all
-          select ti.pool, ti.pool_slots from pools p join task_instances ti on ti.pool = p.name
-          where p.include_deferred and (ti.state = ${lit(TaskState.DEFERRED)} or (ti.state = ${lit(TaskState.SCHEDULED)} and ti.next_method is not null))
+          -- The predicate is ti_pool_held_deferred's, so this reads that small index, never the table.
+          select ti.pool, ti.pool_slots from task_instances ti
+          where (ti.state = 'deferred' or (ti.state = 'scheduled' and ti.next_method is not null))
+            and ti.pool in (select name from pools where include_deferred)
         ) held group by pool
       ), dag_running as (
         select dag_id, count(*)::int as running from task_instances where state = ${lit(TaskState.RUNNING)} group by dag_id
@@ -89,16 +91,20 @@ export function claimStatements(workerId: string, queues: string[], limit: numbe
           and id not in (select id from key_blocked)
         order by priority_weight desc, scheduled_at, id limit ${limit}
       ), locked as (
-        -- Only the chosen rows are locked; one another process holds is skipped, not waited on.
-        select t.id, c.pool_missing from task_instances t join chosen c on c.id = t.id
-        for update of t skip locked
+        -- Only the chosen rows are locked, each looked up by its key; one another process holds
+        -- is skipped, not waited on, and one claimed since this statement began fails the state
+        -- check, which is re-read on the locked row.
+        select l.id, c.pool_missing from chosen c cross join lateral (
+          select t.id from task_instances t where t.id = c.id and t.state = ${lit(TaskState.SCHEDULED)}
+          for update skip locked
+        ) l
       )
       update task_instances t
       set state = ${lit(TaskState.RUNNING)}, worker_id = ${workerId}, heartbeat_at = now(), end_date = null, duration = null, error = null,
           -- A resume continues the same try: executionTimeout counts from the try's first start.
           try_number = case when t.next_method is null then t.try_number + 1 else t.try_number end,
           start_date = case when t.next_method is null then clock_timestamp() else coalesce(t.start_date, clock_timestamp()) end
-      from locked chosen where t.id = chosen.id and t.state = ${lit(TaskState.SCHEDULED)}
+      from locked chosen where t.id = chosen.id
       returning t.id, t.run_pk, t.dag_id, t.run_id, t.task_id, t.map_index, t.try_number, t.max_tries, t.start_date,
         t.next_method, t.next_kwargs, t.pool, t.map_input, chosen.pool_missing`];
 }

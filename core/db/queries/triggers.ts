@@ -5,18 +5,23 @@
  * *before* its TIs are updated: a worker attaching a new TI to the same row holds its lock,
  * and the update statement then sees that TI too, so no TI is left waiting on a deleted row.
  */
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { taskInstances, triggers } from '../schema.ts';
-import type { Database, Executor } from '../client.ts';
+import { resultRows, type Database, type Executor } from '../client.ts';
 import { TaskState, JobType } from '../../runtime/states.ts';
 
 /** Insert a trigger, or join the identical one already waiting; returns its id. */
 export async function upsertTrigger(ex: Executor, name: string, kwargs: string, hash: string): Promise<number> {
-  const [row] = await ex.insert(triggers)
+  const [row] = resultRows<{ id: string | number }>(await ex.execute(upsertTriggerStatement(ex, name, kwargs, hash)));
+  return Number(row.id);
+}
+
+/** upsertTrigger as one statement, returning the trigger's id as a row. */
+export function upsertTriggerStatement(ex: Executor, name: string, kwargs: string, hash: string): SQL {
+  return ex.insert(triggers)
     .values({ name, kwargs, hash, createdDate: new Date() })
     .onConflictDoUpdate({ target: triggers.hash, set: { hash: sql`excluded.hash` } })
-    .returning({ id: triggers.id });
-  return row.id;
+    .returning({ id: triggers.id }).getSQL();
 }
 
 export interface ClaimedTrigger {

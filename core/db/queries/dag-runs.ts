@@ -114,18 +114,31 @@ export function lockRunsStatement(runPks: number[]): SQL {
  * after a NOTIFY on `notifyChannel` if one is given.
  */
 export function finishRunIfDoneStatement(runPk: number, dag: Dag, notifyChannel?: Channel): SQL {
-  const leaves = [...dag.tasks.values()].filter((t) => t.downstreamIds.size === 0).map((t) => t.taskId);
+  // The leaves go as one JSON parameter (a DAG may have thousands), read only once the run is done.
   return sql`
     with verdict as (
-      select not exists (select 1 from task_instances where run_pk = ${runPk} and state in ${UNFINISHED}) as done,
-        ${leaves.length ? sql`exists (select 1 from task_instances where run_pk = ${runPk} and task_id in ${leaves}
-          and state in ${[TaskState.FAILED, TaskState.UPSTREAM_FAILED]})` : sql`false`} as failed
+      select not exists (select 1 from task_instances where run_pk = ${runPk} and state in ${UNFINISHED}) as done
     ), closed as (
-      update dag_runs r set state = case when v.failed then ${RunState.FAILED} else ${RunState.SUCCESS} end, end_date = now()
+      update dag_runs r set end_date = now(), state = case when exists (
+          select 1 from task_instances where run_pk = ${runPk} and state in ${[TaskState.FAILED, TaskState.UPSTREAM_FAILED]}
+            and task_id in (select jsonb_array_elements_text(${leavesJson(dag)}::jsonb))
+        ) then ${RunState.FAILED} else ${RunState.SUCCESS} end
       from verdict v where r.id = ${runPk} and r.state = ${RunState.RUNNING} and v.done
       returning r.state
     )
     select state${notifyChannel ? sql`, pg_notify(${notifyChannel}, '')` : sql``} from closed`;
+}
+
+const leaves = new WeakMap<Dag, string>();
+
+/** The DAG's leaf task ids (no downstream) as a JSON array, computed once per DAG object. */
+function leavesJson(dag: Dag): string {
+  let json = leaves.get(dag);
+  if (json === undefined) {
+    json = JSON.stringify([...dag.tasks.values()].filter((t) => t.downstreamIds.size === 0).map((t) => t.taskId));
+    leaves.set(dag, json);
+  }
+  return json;
 }
 
 export async function runningRuns(ex: Executor) {

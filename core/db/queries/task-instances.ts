@@ -40,11 +40,13 @@ export interface ClaimedTi {
 export async function claimScheduled(database: Database, workerId: string, queues: string[], limit: number, within?: Tx): Promise<ClaimedTi[]> {
   if (limit <= 0) return [];
   const [lock, claimSql] = claimStatements(workerId, queues, limit);
-  const claim = async (tx: Tx) => {
-    await tx.execute(lock);
-    return database.rows<Record<string, unknown>>(claimSql, tx);
-  };
-  return toClaimed(within ? await claim(within) : await database.db.transaction(claim));
+  if (within) {
+    await within.execute(lock);
+    return toClaimed(await database.rows<Record<string, unknown>>(claimSql, within));
+  }
+  // On its own: begin, lock, claim and commit in one round trip.
+  const [, rows] = await database.pipeline([lock, claimSql]);
+  return toClaimed(rows);
 }
 
 /** The claim as two statements for one transaction: lock the pools, then claim (see claimScheduled). */

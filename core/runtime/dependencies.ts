@@ -213,7 +213,8 @@ export function statesFromProbe(taskIds: string[], rows: Record<string, unknown>
   return out;
 }
 
-function countUpstream(upstream: Set<string>, states: Map<string, StateCounts>): UpstreamCounts {
+/** Sums over the upstream tasks' state counts (or presences), as a trigger rule reads them. */
+export function countUpstream(upstream: Set<string>, states: Map<string, StateCounts>): UpstreamCounts {
   const c: UpstreamCounts = { total: 0, success: 0, failed: 0, upstreamFailed: 0, skipped: 0 };
   for (const up of upstream) {
     const s = states.get(up) ?? {};

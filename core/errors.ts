@@ -72,7 +72,7 @@ export class TaskTimeoutError extends TaskFailure {
 export class XComSerializationError extends TaskFailure {
   override readonly retryable = false;
   constructor(readonly dagId: string, readonly taskId: string, readonly at: string, what: string) {
-    super(`task "${taskId}" of DAG "${dagId}" returned a value JSON cannot carry: ${what} at ${at}. Return plain objects, arrays, strings, numbers, booleans or null (convert Dates to ISO strings, BigInts to strings).`);
+    super(`task "${taskId}" of DAG "${dagId}" produced a value that cannot be stored as JSON: ${what} at ${at}. Use plain objects, arrays, strings, numbers, booleans or null (convert Dates to ISO strings, BigInts to strings; strip NUL characters from strings).`);
   }
 }
 

@@ -72,8 +72,26 @@ export async function executeTi(ti: ClaimedTi, run: RunInfo, dag: Dag, env: Runn
   } else {
     raw = await runOperator(op, ti, run, dag, env, logs, pushes);
     if (raw.ok) raw = checkMapSource(op, dag, raw, env.maxMapLength);
+    raw = checkStorable(op, raw, pushes);
   }
   return toOutcome(ti, op, run, raw, logs, pushes);
+}
+
+/**
+ * XCom pushes and deferral kwargs are stored as JSON too: one the database cannot take fails
+ * this task with an error naming it, instead of failing the write of every TI in its batch.
+ */
+function checkStorable(op: BaseOperator, raw: Raw, pushes: [string, unknown][]): Raw {
+  const checks: [unknown, string][] = pushes.map(([key, value]) => [value, `xcom_push("${key}")`]);
+  if (!raw.ok && 'deferred' in raw) checks.push([raw.deferred.kwargs, 'defer() kwargs'], [raw.deferred.trigger.kwargs, `trigger ${raw.deferred.trigger.name} kwargs`]);
+  for (const [value, at] of checks) {
+    const problem = findJsonProblem(value, at);
+    if (problem) {
+      pushes.length = 0;
+      return { ok: false, error: errorToData(new XComSerializationError(op.dagId, op.taskId, problem.at, problem.what)) };
+    }
+  }
+  return raw;
 }
 
 async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: Dag, env: RunnerEnv, logs: LogBuffer, pushes: [string, unknown][]): Promise<Raw> {

@@ -2,6 +2,7 @@
 import { and, asc, eq, type SQL } from 'drizzle-orm';
 import { logs } from '../schema.ts';
 import type { Executor } from '../client.ts';
+import { storableText } from '../../runtime/json-value.ts';
 
 export interface LogWrite {
   tiId: number;
@@ -18,7 +19,9 @@ export async function writeLogs(ex: Executor, lines: LogWrite[]): Promise<void> 
 /** writeLogs as statements (2,000 lines each). */
 export function writeLogsStatements(ex: Executor, lines: LogWrite[]): SQL[] {
   const out: SQL[] = [];
-  for (let i = 0; i < lines.length; i += 2000) out.push(ex.insert(logs).values(lines.slice(i, i + 2000)).getSQL());
+  for (let i = 0; i < lines.length; i += 2000) {
+    out.push(ex.insert(logs).values(lines.slice(i, i + 2000).map((l) => ({ ...l, message: storableText(l.message) }))).getSQL());
+  }
   return out;
 }
 

@@ -7,6 +7,7 @@ import { and, eq, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
 import { taskInstances, taskInstanceHistory, dagRuns } from '../schema.ts';
 import type { Database, Executor, Tx } from '../client.ts';
 import { TaskState } from '../../runtime/states.ts';
+import { storableText } from '../../runtime/json-value.ts';
 
 /** A state as a literal, not a parameter: a generic plan can then use the partial indexes that name it. */
 const lit = (state: TaskState): SQL => sql.raw(`'${state}'`);
@@ -161,7 +162,7 @@ export function finishTisStatement(workerId: string, items: TiFinish[], requireA
   const iso = (d: Date | null | undefined) => d?.toISOString() ?? null;
   // One JSON parameter whatever the batch size: one statement text, planned once.
   const values = JSON.stringify(items.map((i) => ({
-    id: i.id, try_number: i.tryNumber, state: i.state, end_date: iso(i.endDate), duration: i.duration, error: i.error,
+    id: i.id, try_number: i.tryNumber, state: i.state, end_date: iso(i.endDate), duration: i.duration, error: i.error === null ? null : storableText(i.error),
     next_retry_at: iso(i.nextRetryAt), trigger_id: i.triggerId ?? null, next_method: i.nextMethod ?? null,
     next_kwargs: i.nextKwargs ?? null, trigger_timeout: iso(i.triggerTimeout),
   })));

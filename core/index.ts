@@ -33,6 +33,7 @@ export * from './errors.ts';
 
 // Runtime
 export { DagBag, importDagFile, oneLine } from './runtime/dag-bag.ts';
+export { findJsonProblem, storableText } from './runtime/json-value.ts';
 export { Worker, type WorkerOptions } from './runtime/worker.ts';
 export { Batcher } from './runtime/batcher.ts';
 export { Rerunner } from './runtime/rerunner.ts';

@@ -5,7 +5,7 @@
  * only for a user kill, never for a triggerer shutdown or a reassignment.
  */
 import { performance } from 'node:perf_hooks';
-import type { BaseTrigger, Database, TriggerOutcome } from '../core/index.ts';
+import { findJsonProblem, type BaseTrigger, type Database, type TriggerOutcome } from '../core/index.ts';
 import { triggerScope, type TriggerScope, type Watchdog } from './watchdog.ts';
 
 /** What a run needs from the triggerer that owns it (one object, not a closure per run). */
@@ -104,8 +104,13 @@ export class TriggerRun implements TriggerScope {
 
 function toOutcome(triggerId: number, event: unknown): TriggerOutcome {
   const e = event as { kind?: string; payload?: unknown; xcoms?: Record<string, unknown>; error?: string };
+  const failure = (message: string): TriggerOutcome => ({ triggerId, kind: 'failure', failure: { kind: 'error', message, retryable: false } });
+  // What the database cannot store fails this wait alone, not the batch that applies events.
+  const problem = e?.kind === 'event' ? findJsonProblem(e.payload ?? null, 'payload')
+    : e?.kind === 'success' || e?.kind === 'failed' ? findJsonProblem(e.xcoms ?? {}, 'xcoms') : null;
+  if (problem) return failure(`trigger event cannot be stored as JSON: ${problem.what} at ${problem.at}`);
   if (e?.kind === 'success') return { triggerId, kind: 'success', xcoms: e.xcoms ?? {}, error: null };
   if (e?.kind === 'failed') return { triggerId, kind: 'failed', xcoms: e.xcoms ?? {}, error: `TaskFailedEvent: ${e.error ?? 'failed in the triggerer'}` };
   if (e?.kind === 'event') return { triggerId, kind: 'event', payload: e.payload ?? null };
-  return { triggerId, kind: 'failure', failure: { kind: 'error', message: 'trigger yielded something that is not a TriggerEvent', retryable: false } };
+  return failure('trigger yielded something that is not a TriggerEvent');
 }

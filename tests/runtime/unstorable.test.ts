@@ -37,5 +37,16 @@ for (const driver of drivers) {
       const logs = await queries.logs.readLogs(database.db, tis.get('logs_nul')!.id);
       expect(logs.map((l) => l.message)).toContain('before\\u0000after');
     });
+
+    it('fails only the wait whose trigger event holds one, naming it; the other resumes', async () => {
+      const bag = await DagBag.load(FIXTURE);
+      const result = await runDagLocally(database, bag, bag.get('unstorable_events'), {});
+      const tis = new Map(result.taskInstances.map((t) => [t.taskId, t]));
+      expect(tis.get('plain_event')?.state).toBe('success');
+      expect(tis.get('nul_event')?.state).toBe('failed');
+      expect(tis.get('nul_event')?.error).toContain('NUL character (\\u0000) at payload.text');
+      const [run] = await queries.dagRuns.getRun(database.db, result.runId, 'unstorable_events');
+      expect(await queries.xcom.readXCom(database.db, run.id, 'plain_event', 'return_value', -1)).toEqual({ text: 'plain' });
+    });
   });
 }

@@ -9,6 +9,7 @@ import { TaskState } from '../../runtime/states.ts';
 import { writeXComs, type XComWrite } from './xcom.ts';
 import { recordHistory } from './task-instances.ts';
 import { FAIL_METHOD } from '../../authoring/deferral.ts';
+import { storableText } from '../../runtime/json-value.ts';
 
 export const EVENT_XCOM_KEY = '__trigger_event__';
 
@@ -48,7 +49,7 @@ export async function applyTriggerOutcomes(ex: Executor, database: Database, out
           large.set(o.triggerId, o.payload);
           patch = { event: { __xcom_ref__: EVENT_XCOM_KEY } };
         } else patch = { event: o.payload ?? null };
-      } else patch = { failure: o.failure };
+      } else patch = { failure: { ...o.failure, message: storableText(o.failure.message) } };
       return sql`(${o.triggerId}::bigint, ${o.kind === 'failure' ? FAIL_METHOD : null}::text, ${JSON.stringify(patch)}::jsonb)`;
     }), sql`, `);
     const rows = await database.rows<Record<string, unknown>>(sql`
@@ -67,7 +68,7 @@ export async function applyTriggerOutcomes(ex: Executor, database: Database, out
   }
   const ends = outcomes.filter((o): o is Extract<TriggerOutcome, { kind: 'success' | 'failed' }> => o.kind === 'success' || o.kind === 'failed');
   if (ends.length) {
-    const values = sql.join(ends.map((o) => sql`(${o.triggerId}::bigint, ${o.kind === 'success' ? TaskState.SUCCESS : TaskState.FAILED}::text, ${o.error}::text)`), sql`, `);
+    const values = sql.join(ends.map((o) => sql`(${o.triggerId}::bigint, ${o.kind === 'success' ? TaskState.SUCCESS : TaskState.FAILED}::text, ${o.error === null ? null : storableText(o.error)}::text)`), sql`, `);
     const rows = await database.rows<Record<string, unknown>>(sql`
       update task_instances t
       set state = v.state, end_date = now(), duration = extract(epoch from now() - t.start_date), error = v.error,

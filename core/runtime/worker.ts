@@ -5,17 +5,17 @@
  * downstream tasks and closes finished runs, so the next task starts without waiting for a
  * scheduler loop.
  */
-import { and, eq, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, or, type SQL } from 'drizzle-orm';
 
 const FREED_PREFIX = 'from:';
-import { Channel, isRequireFailure, notify, notifySql, type Database, type Tx } from '../db/client.ts';
+import { Channel, isRequireFailure, notifySql, type Database } from '../db/client.ts';
 import { xcom } from '../db/schema.ts';
-import { claimScheduled, claimStatements, finishTis, finishTisStatement, heartbeatTis, runContext, toClaimed, type ClaimedTi, type TiFinish } from '../db/queries/task-instances.ts';
-import { writeXComs, writeXComsStatement, type XComWrite } from '../db/queries/xcom.ts';
-import { writeLogs, writeLogsStatements, type LogWrite } from '../db/queries/logs.ts';
-import { finishRunIfDone, finishRunIfDoneStatement, lockRunsStatement } from '../db/queries/dag-runs.ts';
+import { claimScheduled, claimStatements, finishTisStatement, heartbeatTis, runContext, toClaimed, type ClaimedTi, type TiFinish } from '../db/queries/task-instances.ts';
+import { writeXComsStatement, type XComWrite } from '../db/queries/xcom.ts';
+import { writeLogsStatements, type LogWrite } from '../db/queries/logs.ts';
+import { finishRunIfDoneStatement, lockRunsStatement } from '../db/queries/dag-runs.ts';
 import { registerJob, heartbeatJob, endJob } from '../db/queries/jobs.ts';
-import { upsertTrigger, upsertTriggerStatement } from '../db/queries/triggers.ts';
+import { upsertTriggerStatement } from '../db/queries/triggers.ts';
 import { KwargsCodec } from '../triggers/secrets.ts';
 import type { DagBag } from './dag-bag.ts';
 import { evaluateRun, statesFromProbe, statesProbe, DEFAULT_MAX_MAP_LENGTH } from './dependencies.ts';
@@ -148,9 +148,10 @@ export class Worker {
     this.reserved += free;
     let claimed: ClaimedTi[] = [];
     try {
-      claimed = await this.pipelinedFlush(batch, free) ?? await this.opts.database.db.transaction(async (tx) => {
-        await this.writeBatch(tx, batch);
-        return claimScheduled(this.opts.database, this.id, this.queues, free, tx);
+      claimed = await this.writeAndClaim(batch, free, false).catch((err: unknown) => {
+        // A TI was no longer ours (reaped as a zombie while it ran): again, skipping such TIs.
+        if (isRequireFailure(err)) return this.writeAndClaim(batch, free, true);
+        throw err;
       });
     } finally {
       this.reserved -= free;
@@ -165,91 +166,94 @@ export class Worker {
   /**
    * The batch's transaction, pipelined: statements go out together and the worker waits only
    * where it needs an answer. Lock the runs, upsert the triggers of deferring TIs (their ids
-   * are needed: one round trip), finish every TI (or roll back), store XComs and logs and read
-   * which states the downstream tasks' upstreams are in; when that read decides something,
-   * apply it step by step (another round trip or more); then close runs that are done, claim
-   * and commit. A batch with nothing to decide is one round trip in all.
+   * are needed: one round trip), finish the TIs, store XComs and logs and read which states the
+   * downstream tasks' upstreams are in; when that read decides something, apply it step by step
+   * (another round trip or more); then close runs that are done, claim and commit. A batch with
+   * nothing to decide is one round trip in all.
    *
-   * Returns null when a TI was no longer this worker's (reaped as a zombie while it ran): the
-   * transaction rolled back, and the caller writes the batch step by step, skipping that TI.
+   * The finish fails the transaction (updraft_require) unless every TI is still this worker's,
+   * since what follows is sent before its answer. With `verifyFinish`, the worker waits for the
+   * finish instead and carries on with the TIs it applied to, leaving the others alone.
    */
-  private async pipelinedFlush(batch: TaskOutcome[], free: number): Promise<ClaimedTi[] | null> {
+  private async writeAndClaim(batch: TaskOutcome[], free: number, verifyFinish: boolean): Promise<ClaimedTi[]> {
     const { database, dagBag } = this.opts;
-    const runPks = [...new Set(batch.map((o) => o.ti.runPk))];
-    try {
-      return await database.pipelined(async (pipe) => {
-        const statements: SQL[] = [lockRunsStatement(runPks)];
-        const triggerIds = new Map<number, number>();
-        const deferring = batch.filter((o) => o.deferral);
-        if (deferring.length) {
-          const rows = await pipe.send([...statements, ...deferring.map((o) => {
-            const { name, kwargs } = o.deferral!.trigger;
-            return upsertTriggerStatement(pipe.ex, name, this.codec.seal(kwargs), this.codec.hash(name, kwargs));
-          })]);
-          deferring.forEach((o, i) => triggerIds.set(o.ti.id, Number(rows[i + 1][0].id)));
-          statements.length = 0;
-        }
-        statements.push(finishTisStatement(this.id, batch.map((o) => this.finishOf(o, triggerIds.get(o.ti.id) ?? null)), true));
-        const retried = batch.filter((o) => o.ti.tryNumber > 1 && o.ti.nextMethod === null);
-        if (retried.length) statements.push(this.clearXComsStatement(retried));
-        const { xcoms, logs } = this.rowsOf(batch);
-        const xcomStatement = writeXComsStatement(pipe.ex, xcoms);
-        if (xcomStatement) statements.push(xcomStatement);
-        statements.push(...writeLogsStatements(pipe.ex, logs));
+    return database.pipelined(async (pipe) => {
+      const statements: SQL[] = [lockRunsStatement([...new Set(batch.map((o) => o.ti.runPk))])];
+      const triggerIds = new Map<number, number>();
+      const deferring = batch.filter((o) => o.deferral);
+      if (deferring.length) {
+        const rows = await pipe.send([...statements, ...deferring.map((o) => {
+          const { name, kwargs } = o.deferral!.trigger;
+          return upsertTriggerStatement(pipe.ex, name, this.codec.seal(kwargs), this.codec.hash(name, kwargs));
+        })]);
+        deferring.forEach((o, i) => triggerIds.set(o.ti.id, Number(rows[i + 1][0].id)));
+        statements.length = 0;
+      }
+      statements.push(finishTisStatement(this.id, batch.map((o) => this.finishOf(o, triggerIds.get(o.ti.id) ?? null)), !verifyFinish));
+      let done = batch;
+      if (verifyFinish) {
+        const read = await pipe.send(statements);
+        const applied = new Set(read[read.length - 1].map((r) => Number(r.id)));
+        done = batch.filter((o) => applied.has(o.ti.id));
+        statements.length = 0;
+      }
+      const retried = done.filter((o) => o.ti.tryNumber > 1 && o.ti.nextMethod === null);
+      if (retried.length) statements.push(this.clearXComsStatement(retried));
+      const { xcoms, logs } = this.rowsOf(done);
+      const xcomStatement = writeXComsStatement(pipe.ex, xcoms);
+      if (xcomStatement) statements.push(xcomStatement);
+      statements.push(...writeLogsStatements(pipe.ex, logs));
 
-        // Per run: the tasks downstream of what finished, and a read of their upstreams' states.
-        const runs = new Map<number, { dag: Dag; downstream: Set<string>; probe: string[]; at: number }>();
-        for (const o of batch) {
-          if (o.state === TaskState.DEFERRED || o.state === TaskState.UP_FOR_RETRY) continue;
-          const dag = dagBag.dags.get(o.ti.dagId);
-          if (!dag) continue;
-          const run = runs.get(o.ti.runPk) ?? { dag, downstream: new Set<string>(), probe: [], at: -1 };
-          for (const d of dag.tasks.get(o.ti.taskId)?.downstreamIds ?? []) run.downstream.add(d);
-          runs.set(o.ti.runPk, run);
-        }
+      // Per run: the tasks downstream of what finished, and a read of their upstreams' states.
+      const runs = new Map<number, { dag: Dag; downstream: Set<string>; probe: string[]; at: number }>();
+      for (const o of done) {
+        if (o.state === TaskState.DEFERRED || o.state === TaskState.UP_FOR_RETRY) continue;
+        const dag = dagBag.dags.get(o.ti.dagId);
+        if (!dag) continue;
+        const run = runs.get(o.ti.runPk) ?? { dag, downstream: new Set<string>(), probe: [], at: -1 };
+        for (const d of dag.tasks.get(o.ti.taskId)?.downstreamIds ?? []) run.downstream.add(d);
+        runs.set(o.ti.runPk, run);
+      }
+      for (const [runPk, run] of runs) {
+        if (!run.downstream.size) continue;
+        const probe = new Set(run.downstream);
+        for (const d of run.downstream) for (const up of run.dag.tasks.get(d)?.upstreamIds ?? []) probe.add(up);
+        run.probe = [...probe];
+        run.at = statements.length;
+        statements.push(statesProbe(runPk, run.probe));
+      }
+
+      let scheduled = 0;
+      const closing: number[] = [];
+      if ([...runs.values()].some((r) => r.at >= 0)) {
+        const read = await pipe.send(statements);
+        statements.length = 0;
         for (const [runPk, run] of runs) {
-          if (!run.downstream.size) continue;
-          const probe = new Set(run.downstream);
-          for (const d of run.downstream) for (const up of run.dag.tasks.get(d)?.upstreamIds ?? []) probe.add(up);
-          run.probe = [...probe];
-          run.at = statements.length;
-          statements.push(statesProbe(runPk, run.probe));
+          const next = run.at < 0 ? 0 : (await evaluateRun(pipe.ex, runPk, run.dag, run.downstream,
+            { maxMapLength: this.opts.maxMapLength }, statesFromProbe(run.probe, read[run.at]))).scheduled;
+          scheduled += next;
+          // A run that just scheduled a TI cannot be finished.
+          if (next === 0) closing.push(runPk);
         }
+      } else {
+        closing.push(...runs.keys());
+      }
 
-        let scheduled = 0;
-        const closing: number[] = [];
-        if ([...runs.values()].some((r) => r.at >= 0)) {
-          const read = await pipe.send(statements);
-          statements.length = 0;
-          for (const [runPk, run] of runs) {
-            const next = run.at < 0 ? 0 : (await evaluateRun(pipe.ex, runPk, run.dag, run.downstream,
-              { maxMapLength: this.opts.maxMapLength }, statesFromProbe(run.probe, read[run.at]))).scheduled;
-            scheduled += next;
-            // A run that just scheduled a TI cannot be finished.
-            if (next === 0) closing.push(runPk);
-          }
-        } else {
-          closing.push(...runs.keys());
-        }
-
-        const closeAt = new Map<number, number>();
-        for (const runPk of closing) {
-          closeAt.set(runPk, statements.length);
-          statements.push(finishRunIfDoneStatement(runPk, runs.get(runPk)!.dag, Channel.SCHEDULER));
-        }
-        // Finished TIs free pool and limit slots that TIs on other workers (or queues) may wait for.
-        if (scheduled || batch.some((o) => o.state !== TaskState.DEFERRED)) statements.push(notifySql(Channel.WORKER, `${FREED_PREFIX}${this.id}`));
-        if (batch.some((o) => o.state === TaskState.UP_FOR_RETRY)) statements.push(notifySql(Channel.SCHEDULER));
-        if (triggerIds.size) statements.push(notifySql(Channel.TRIGGERER, [...new Set(triggerIds.values())].join(',')));
-        if (free > 0) statements.push(...claimStatements(this.id, this.queues, free));
-        const results = await pipe.send(statements, { commit: true });
-        for (const [runPk, at] of closeAt) if (results[at].length) this.runCache.delete(runPk);
-        return free > 0 ? toClaimed(results[results.length - 1]) : [];
-      });
-    } catch (err) {
-      if (isRequireFailure(err)) return null;
-      throw err;
-    }
+      const closeAt = new Map<number, number>();
+      for (const runPk of closing) {
+        closeAt.set(runPk, statements.length);
+        statements.push(finishRunIfDoneStatement(runPk, runs.get(runPk)!.dag, Channel.SCHEDULER));
+      }
+      // Finished TIs free pool and limit slots that TIs on other workers (or queues) may wait for.
+      if (scheduled || done.some((o) => o.state !== TaskState.DEFERRED)) statements.push(notifySql(Channel.WORKER, `${FREED_PREFIX}${this.id}`));
+      if (done.some((o) => o.state === TaskState.UP_FOR_RETRY)) statements.push(notifySql(Channel.SCHEDULER));
+      const parked = new Set(done.filter((o) => o.deferral).map((o) => triggerIds.get(o.ti.id)!));
+      if (parked.size) statements.push(notifySql(Channel.TRIGGERER, [...parked].join(',')));
+      if (free > 0) statements.push(...claimStatements(this.id, this.queues, free));
+      const results = await pipe.send(statements, { commit: true });
+      for (const [runPk, at] of closeAt) if (results[at].length) this.runCache.delete(runPk);
+      return free > 0 ? toClaimed(results[results.length - 1]) : [];
+    });
   }
 
   /** The finishTis item for an outcome (triggerId: the trigger a deferring TI waits on). */
@@ -284,66 +288,6 @@ export class Worker {
       for (const l of o.logs as LogLine[]) logs.push({ tiId: o.ti.id, tryNumber: o.ti.tryNumber, ts: l.ts, level: l.level, message: l.message });
     }
     return { xcoms, logs };
-  }
-
-  private async writeBatch(tx: Tx, batch: TaskOutcome[]): Promise<boolean> {
-    const { database } = this.opts;
-    // Lock the batch's runs: two workers finishing a run's last upstream TIs at once must not
-    // each see the other's TI still running and both leave the downstream task waiting.
-    await tx.execute(lockRunsStatement([...new Set(batch.map((o) => o.ti.runPk))]));
-    // Deferrals first: insert (or join an identical waiting) trigger, then park the TI on it.
-    const triggerIds = new Map<number, number>();
-    for (const o of batch) {
-      if (!o.deferral) continue;
-      const { name, kwargs } = o.deferral.trigger;
-      triggerIds.set(o.ti.id, await upsertTrigger(tx, name, this.codec.seal(kwargs), this.codec.hash(name, kwargs)));
-    }
-    const applied = await finishTis(tx, database, this.id, batch.map((o) => this.finishOf(o, triggerIds.get(o.ti.id) ?? null)));
-    const done = batch.filter((o) => applied.has(o.ti.id));
-    if (!done.length) return false;
-
-    const retried = done.filter((o) => o.ti.tryNumber > 1 && o.ti.nextMethod === null);
-    if (retried.length) await tx.execute(this.clearXComsStatement(retried));
-    const { xcoms, logs } = this.rowsOf(done);
-    await writeXComs(tx, xcoms);
-    await writeLogs(tx, logs);
-
-    // Decide the downstream of finished TIs now, in the same transaction.
-    let scheduled = 0;
-    let wakeScheduler = false;
-    const byRun = new Map<number, TaskOutcome[]>();
-    const deferredTriggers = new Set<number>();
-    for (const o of done) {
-      if (o.state === TaskState.DEFERRED) {
-        deferredTriggers.add(triggerIds.get(o.ti.id)!);
-        continue;
-      }
-      if (o.state === TaskState.UP_FOR_RETRY) {
-        wakeScheduler = true;
-        continue;
-      }
-      const list = byRun.get(o.ti.runPk);
-      if (list) list.push(o); else byRun.set(o.ti.runPk, [o]);
-    }
-    for (const [runPk, outs] of byRun) {
-      const dag = this.opts.dagBag.dags.get(outs[0].ti.dagId);
-      if (!dag) continue;
-      const downstream = new Set<string>();
-      for (const o of outs) for (const d of dag.tasks.get(o.ti.taskId)?.downstreamIds ?? []) downstream.add(d);
-      const next = downstream.size ? (await evaluateRun(tx, runPk, dag, downstream, { maxMapLength: this.opts.maxMapLength })).scheduled : 0;
-      scheduled += next;
-      // A run that just scheduled a TI cannot be finished; skip the check on the hot path.
-      if (next === 0 && await finishRunIfDone(tx, runPk, dag)) {
-        wakeScheduler = true;
-        this.runCache.delete(runPk);
-      }
-    }
-    // Finished TIs free pool and limit slots that TIs on other workers (or queues) may wait for.
-    const freed = done.some((o) => o.state !== TaskState.DEFERRED);
-    if (scheduled || freed) await notify(tx, Channel.WORKER, `${FREED_PREFIX}${this.id}`);
-    if (wakeScheduler) await notify(tx, Channel.SCHEDULER);
-    if (deferredTriggers.size) await notify(tx, Channel.TRIGGERER, [...deferredTriggers].join(','));
-    return scheduled > 0;
   }
 
   private async loadRuns(runPks: number[]): Promise<void> {

@@ -2,8 +2,8 @@
  * The worker writes a batch and claims the next TIs as one pipelined transaction. That
  * transaction sends its XCom and log writes before it learns whether every finish applied, so
  * a TI taken away from the worker meanwhile (a zombie reaped while its task still ran) must
- * roll the whole pipeline back; the step-by-step write then records the other TIs and leaves
- * the reaped one alone.
+ * roll the whole pipeline back; the worker's second attempt, which waits for the finish before
+ * the rest, then records the other TIs and leaves the reaped one alone.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';

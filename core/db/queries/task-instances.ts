@@ -5,7 +5,7 @@
  */
 import { and, eq, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
 import { taskInstances, taskInstanceHistory, dagRuns } from '../schema.ts';
-import type { Database, Executor, Tx } from '../client.ts';
+import type { Database, Executor } from '../client.ts';
 import { TaskState } from '../../runtime/states.ts';
 import { storableText } from '../../runtime/json-value.ts';
 
@@ -38,15 +38,10 @@ export interface ClaimedTi {
  * return when the zombie is reaped. Each DAG's maxActiveTasks caps its running TIs too. The
  * pool rows are locked for the claim, so concurrent workers cannot both take a last slot.
  */
-export async function claimScheduled(database: Database, workerId: string, queues: string[], limit: number, within?: Tx): Promise<ClaimedTi[]> {
+export async function claimScheduled(database: Database, workerId: string, queues: string[], limit: number): Promise<ClaimedTi[]> {
   if (limit <= 0) return [];
-  const [lock, claimSql] = claimStatements(workerId, queues, limit);
-  if (within) {
-    await within.execute(lock);
-    return toClaimed(await database.rows<Record<string, unknown>>(claimSql, within));
-  }
-  // On its own: begin, lock, claim and commit in one round trip.
-  const [, rows] = await database.pipeline([lock, claimSql]);
+  // Begin, lock, claim and commit in one round trip.
+  const [, rows] = await database.pipeline(claimStatements(workerId, queues, limit));
   return toClaimed(rows);
 }
 

@@ -128,7 +128,15 @@ export class Triggerer implements TriggerRunOwner {
           this.enqueue({ triggerId: row.id, kind: 'failure', failure: { kind: 'error', message: oneLine(err), retryable: false } });
         }
       }
-      await this.loadWaitingTis(started);
+      try {
+        await this.loadWaitingTis(started);
+      } catch (err) {
+        // Claimed but never started, these would hold capacity and their TIs forever: give
+        // them back (best effort; the heartbeat's reconciliation releases them otherwise).
+        for (const id of started) this.forget(id);
+        await this.release(started);
+        throw err;
+      }
       for (const id of started) this.runs.get(id)?.start();
       this.updateGauges();
       if (claimed.length < Math.min(room, batch)) return;
@@ -235,12 +243,24 @@ export class Triggerer implements TriggerRunOwner {
       const ids = await queries.triggers.ownedTriggerIds(database.db, this.id);
       const pending = new Set(this.outcomes.pending.map((o) => o.triggerId));
       for (const id of [...this.runs.keys()]) if (!ids.has(id) && !pending.has(id)) this.stopRun(id, false);
+      // Rows recorded as ours that run nowhere (a claim whose answer was lost): hand them back.
+      // Not while a claim is in flight: its rows may be committed but not yet started here.
+      if (!this.claims.busy) await this.release([...ids].filter((id) => !this.runs.has(id)));
     }
     if (Date.now() - this.lastOrphanSweep > 60_000) {
       this.lastOrphanSweep = Date.now();
       await database.db.transaction((tx) => queries.triggers.deleteOrphanTriggers(tx));
     }
     this.wake();
+  }
+
+  /** Clear our ownership of these rows and announce them, so any triggerer claims them. */
+  private async release(ids: number[]): Promise<void> {
+    if (!ids.length) return;
+    await this.opts.database.db.transaction(async (tx) => {
+      await queries.triggers.releaseTriggers(tx, this.id, ids);
+      await notify(tx, Channel.TRIGGERER);
+    }).catch((err) => this.log(`could not release ${ids.length} trigger(s): ${oneLine(err)}`));
   }
 
   private updateGauges(): void {

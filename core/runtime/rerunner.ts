@@ -36,6 +36,11 @@ export class Rerunner {
     this.again = true;
   }
 
+  /** Whether a run is in flight now. */
+  get busy(): boolean {
+    return this.running !== null;
+  }
+
   /** Resolves when no run is in flight. */
   get idle(): Promise<void> {
     return this.running ?? Promise.resolve();

@@ -54,6 +54,12 @@ export class Worker {
   private reserved = 0;
   /** The claim loop; stop() waits for a claim in flight and the TIs it is about to start. */
   private readonly claims = new Rerunner(() => this.claimLoop(), (err) => this.log(`claim failed: ${(err as Error).message}`));
+  /**
+   * Set by every wake-up and cleared when a batch write begins. A wake-up that arrives while a
+   * batch holds the free slots finds none and returns; the write then claims again for it,
+   * since its own claim may have read the database before that wake-up's rows committed.
+   */
+  private woken = false;
   private stopped = false;
   private heartbeat?: NodeJS.Timeout;
   private unlisten?: () => Promise<void>;
@@ -90,6 +96,7 @@ export class Worker {
 
   /** Claim as many TIs as there are free slots; concurrent wake-ups coalesce. */
   wake(): void {
+    this.woken = true;
     void this.claims.request();
   }
 
@@ -145,6 +152,7 @@ export class Worker {
    */
   private async flush(batch: TaskOutcome[]): Promise<void> {
     const free = this.stopped ? 0 : Math.max(0, this.freeSlots() + batch.length);
+    this.woken = false;
     this.reserved += free;
     let claimed: ClaimedTi[] = [];
     try {
@@ -160,7 +168,7 @@ export class Worker {
     this.completed += batch.length;
     if (claimed.length) await this.startAll(claimed);
     // Work may remain beyond this batch (or was scheduled by it for another queue's worker).
-    if (claimed.length === free && this.freeSlots() > 0) this.wake();
+    if ((claimed.length === free || this.woken) && this.freeSlots() > 0) this.wake();
   }
 
   /**
@@ -313,6 +321,9 @@ export class Worker {
     try {
       await heartbeatJob(this.opts.database.db, this.id);
       if (this.running.size) await heartbeatTis(this.opts.database.db, this.id);
+      // A safety net under NOTIFY: one sent while the listening connection was being
+      // re-established (a database restart) is lost, and the TIs it announced would wait.
+      if (!this.stopped && this.freeSlots() > 0) this.wake();
     } catch (err) {
       this.log(`heartbeat failed: ${(err as Error).message}`);
     }

@@ -27,7 +27,7 @@ describe.skipIf(!pgAvailable)('limit keys across worker processes on PostgreSQL'
   });
   beforeEach(async ({ onTestFailed }) => {
     const procs = cluster.reset(ENV);
-    onTestFailed(() => { process.stderr.write(`process output:\n${procs.dump()}\n`); });
+    onTestFailed(async () => { process.stderr.write(await procs.report()); });
     await cluster.services(2, 16);
   });
   afterEach(async () => {

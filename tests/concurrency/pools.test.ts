@@ -31,7 +31,7 @@ describe.skipIf(!pgAvailable)('pools across worker processes on PostgreSQL', () 
   });
   beforeEach(({ onTestFailed }) => {
     const procs = cluster.reset(ENV);
-    onTestFailed(() => { process.stderr.write(`process output:\n${procs.dump()}\n`); });
+    onTestFailed(async () => { process.stderr.write(await procs.report()); });
   });
   afterEach(async () => {
     await cluster.procs.stopAll();

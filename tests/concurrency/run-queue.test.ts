@@ -30,7 +30,7 @@ describe.skipIf(!pgAvailable)('the run queue on PostgreSQL', () => {
   beforeEach(async ({ onTestFailed }) => {
     await cluster.database.db.execute(sql`delete from dag_runs`);
     const procs = cluster.reset({ UPDRAFT_DAGS_FOLDER: DAGS });
-    onTestFailed(() => { process.stderr.write(`process output:\n${procs.dump()}\n`); });
+    onTestFailed(async () => { process.stderr.write(await procs.report()); });
   });
   afterEach(async () => {
     await cluster.procs.stopAll();

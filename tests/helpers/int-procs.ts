@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { databaseReport } from './diagnose.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/updraft.js', import.meta.url));
@@ -79,7 +80,16 @@ export class Procs {
     this.all.length = 0;
   }
 
-  /** Every process's output, for a failing test's report. */
+  /**
+   * For a failing test: every process's output, then the database's state (TIs, trigger
+   * owners, heartbeats) when the processes share a DATABASE_URL.
+   */
+  async report(): Promise<string> {
+    const url = this.env.DATABASE_URL;
+    return `process output:\n${this.dump()}\n${url ? `database state:\n${await databaseReport(url)}\n` : ''}`;
+  }
+
+  /** Every process's output. */
   dump(): string {
     return this.all.map((p) => `----- ${p.name} (pid ${p.child.pid})\n${p.output()}`).join('\n');
   }

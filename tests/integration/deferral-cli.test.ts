@@ -42,7 +42,7 @@ describe.skipIf(!pgAvailable)('updraft triggers list on PostgreSQL', () => {
     await pg?.drop();
   });
   beforeEach(({ onTestFailed }) => {
-    onTestFailed(() => { process.stderr.write(`process output:\n${procs.dump()}\n`); });
+    onTestFailed(async () => { process.stderr.write(await procs.report()); });
   });
 
   async function listJson(): Promise<ListedTrigger[]> {

@@ -35,7 +35,7 @@ describe.skipIf(!pgAvailable)('triggerer HA: two triggerer processes, one SIGKIL
     await pg?.drop();
   });
   beforeEach(({ onTestFailed }) => {
-    onTestFailed(() => { process.stderr.write(`process output:\n${procs.dump()}\n`); });
+    onTestFailed(async () => { process.stderr.write(await procs.report()); });
   });
 
   async function service(name: string, args: string[]): Promise<{ proc: Proc; id: string }> {

@@ -34,7 +34,7 @@ describe.skipIf(!pgAvailable)('scheduler and worker processes on PostgreSQL', ()
   });
   beforeEach(({ onTestFailed }) => {
     procs = new Procs({ DATABASE_URL: pg.url, UPDRAFT_HEARTBEAT: '500ms', UPDRAFT_ZOMBIE_THRESHOLD: '3s' });
-    onTestFailed(() => { process.stderr.write(`process output:\n${procs.dump()}\n`); });
+    onTestFailed(async () => { process.stderr.write(await procs.report()); });
   });
   afterEach(async () => {
     await procs.stopAll();

@@ -31,7 +31,7 @@ describe.skipIf(!pgAvailable)('mapping across scheduler and worker processes on 
   });
   beforeEach(({ onTestFailed }) => {
     procs = new Procs({ DATABASE_URL: pg.url, UPDRAFT_CONFIG: CONFIG, UPDRAFT_DAGS_FOLDER: DAGS, UPDRAFT_MAX_MAP_LENGTH: '5' });
-    onTestFailed(() => { process.stderr.write(`process output:\n${procs.dump()}\n`); });
+    onTestFailed(async () => { process.stderr.write(await procs.report()); });
   });
   afterEach(async () => {
     await procs.stopAll();

@@ -211,7 +211,7 @@ describe.skipIf(!pgAvailable)('iterate() across a worker crash on PostgreSQL', (
   });
   beforeEach(({ onTestFailed }) => {
     procs = new Procs({ DATABASE_URL: pg.url, UPDRAFT_HEARTBEAT: '500ms', UPDRAFT_ZOMBIE_THRESHOLD: '3s', UPDRAFT_DAGS_FOLDER: DAGS });
-    onTestFailed(() => { process.stderr.write(`process output:\n${procs.dump()}\n`); });
+    onTestFailed(async () => { process.stderr.write(await procs.report()); });
   });
   afterEach(async () => {
     await procs.stopAll();

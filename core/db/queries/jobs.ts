@@ -8,8 +8,8 @@ import type { JobType } from '../../runtime/states.ts';
 
 export async function registerJob(ex: Executor, jobType: JobType): Promise<string> {
   const id = `${jobType}-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  const now = new Date();
-  await ex.insert(jobs).values({ id, jobType, hostname: hostname(), pid: process.pid, state: 'running', startDate: now, latestHeartbeat: now });
+  // The database's clock, as every heartbeat and liveness check uses: hosts' clocks differ.
+  await ex.insert(jobs).values({ id, jobType, hostname: hostname(), pid: process.pid, state: 'running', startDate: sql`now()`, latestHeartbeat: sql`now()` });
   return id;
 }
 

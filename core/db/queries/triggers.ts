@@ -31,7 +31,11 @@ export interface ClaimedTrigger {
   createdDate: Date;
 }
 
-/** Claim unassigned triggers, or those of triggerers whose heartbeat is too old. */
+/**
+ * Claim unassigned triggers, or those of triggerers whose heartbeat is too old, never the
+ * claimer's own: a triggerer whose heartbeat is late would otherwise claim its own rows again
+ * and again. Liveness is judged by the database's clock alone.
+ */
 export async function claimTriggers(database: Database, triggererId: string, limit: number, healthThresholdMs: number): Promise<ClaimedTrigger[]> {
   if (limit <= 0) return [];
   const rows = await database.rows<Record<string, unknown>>(sql`
@@ -40,7 +44,8 @@ export async function claimTriggers(database: Database, triggererId: string, lim
         and latest_heartbeat > now() - make_interval(secs => ${healthThresholdMs / 1000})
     ), c as (
       select t.id from triggers t
-      where t.triggerer_id is null or t.triggerer_id not in (select id from alive)
+      where (t.triggerer_id is null or t.triggerer_id not in (select id from alive))
+        and t.triggerer_id is distinct from ${triggererId}
       order by t.id
       limit ${limit}
       for update skip locked
@@ -62,8 +67,10 @@ export async function countOwned(ex: Executor, triggererId: string): Promise<num
   return Number(row?.n ?? 0);
 }
 
-export async function releaseTriggers(ex: Executor, triggererId: string): Promise<void> {
-  await ex.update(triggers).set({ triggererId: null }).where(eq(triggers.triggererId, triggererId));
+export async function releaseTriggers(ex: Executor, triggererId: string, ids?: number[]): Promise<void> {
+  const mine = eq(triggers.triggererId, triggererId);
+  if (ids && !ids.length) return;
+  await ex.update(triggers).set({ triggererId: null }).where(ids ? and(mine, inArray(triggers.id, ids)) : mine);
 }
 
 export interface WaitingTi {

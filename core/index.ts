@@ -44,7 +44,7 @@ export { TaskState, RunState, RunType, JobType, FINISHED_TASK_STATES } from './r
 export { loadConfig, type UpdraftConfig } from './config.ts';
 
 // Database
-export { openDatabase, notify, Channel, redact, type Database, type Db, type Tx, type Executor } from './db/client.ts';
+export { openDatabase, notify, Channel, redact, dbErrorMessage, isTransientDbError, type Database, type Db, type Tx, type Executor } from './db/client.ts';
 export * as queries from './db/queries/index.ts';
 export type { RunQueueLimits } from './db/queries/dag-runs.ts';
 export { tagLimitSchema, type TagLimit } from './authoring/limits.ts';

@@ -8,7 +8,7 @@
  */
 import type { Server } from 'node:http';
 import {
-  Channel, notify, queries, JobType, KwargsCodec, deserializeTrigger, oneLine, Batcher, Rerunner,
+  Channel, notify, queries, JobType, KwargsCodec, deserializeTrigger, oneLine, Batcher, Rerunner, dbErrorMessage,
   type Database, type TriggerOutcome,
 } from '../core/index.ts';
 import { TriggerRun, type TriggerRunOwner } from './trigger-run.ts';
@@ -54,7 +54,19 @@ export class Triggerer implements TriggerRunOwner {
   private constructor(private readonly opts: TriggererOptions, readonly id: string) {
     this.capacity = opts.capacity ?? 100_000;
     this.codec = opts.codec ?? KwargsCodec.fromEnv();
-    this.outcomes = new Batcher((batch) => this.flush(batch), (err, n) => this.log(`could not apply ${n} trigger event(s), retrying: ${oneLine(err)}`));
+    this.outcomes = new Batcher((batch) => this.flush(batch), {
+      onError: (err, n) => this.log(`could not apply ${n} trigger event(s), retrying: ${dbErrorMessage(err)}`),
+      // An outcome the database refuses fails the waits on that trigger alone, saying why.
+      poisoned: (o, err) => {
+        const message = `the database refused what trigger #${o.triggerId} (${this.runs.get(o.triggerId)?.name ?? 'unknown'}) produced: ${dbErrorMessage(err)}`;
+        this.log(message);
+        return { triggerId: o.triggerId, kind: 'failure', failure: { kind: 'error', message, retryable: false } };
+      },
+      dropped: (o, err) => {
+        this.log(`could not fail the waits on trigger #${o.triggerId} either; it stops here: ${dbErrorMessage(err)}`);
+        this.stopRun(o.triggerId, false);
+      },
+    });
     this.watchdog = new Watchdog(opts.blockThresholdMs ?? 200, (r) => {
       this.metrics.blocked.inc({ trigger: r.name });
       // Labels are looked up only when needed, so 100k idle triggers carry no strings.

@@ -90,6 +90,48 @@ export function isRequireFailure(err: unknown): boolean {
   return false;
 }
 
+/** Network-level failures the drivers report without a SQLSTATE. */
+const CONNECTION_CODES = new Set([
+  'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
+]);
+
+/**
+ * Whether a failed statement is worth retrying as it is: the connection failed (no SQLSTATE,
+ * or class 08), the server is shutting down, starting or out of resources (57P0x, 53), or a
+ * serialization or deadlock race was lost (40001, 40P01). Anything else with a SQLSTATE is the
+ * database refusing the data itself (a constraint, a value out of range), and retrying the same
+ * write would fail the same way.
+ */
+export function isTransientDbError(err: unknown): boolean {
+  let sqlState: string | null = null;
+  for (let e = err as { code?: unknown; cause?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    const code = typeof e.code === 'string' ? e.code : null;
+    if (code && CONNECTION_CODES.has(code)) return true;
+    if (code && /^[0-9A-Z]{5}$/.test(code) && !sqlState) sqlState = code;
+  }
+  if (!sqlState) return true;
+  return sqlState.startsWith('08') || sqlState.startsWith('53') || sqlState.startsWith('57P')
+    || sqlState === '40001' || sqlState === '40P01';
+}
+
+/**
+ * The database's own words for a refused statement: its message, SQLSTATE and, where the
+ * driver reports them, the constraint and detail (without the statement's parameters, which
+ * may hold secrets or megabytes). Drizzle wraps driver errors; this reads the wrapped one.
+ */
+export function dbErrorMessage(err: unknown): string {
+  for (let e = err as { code?: unknown; cause?: unknown; message?: string; detail?: string; constraint_name?: string; constraint?: string } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) {
+      const constraint = e.constraint_name ?? e.constraint;
+      // The detail can quote a whole row: keep its start only.
+      const detail = e.detail && e.detail.length > 240 ? `${e.detail.slice(0, 240)}…` : e.detail;
+      return `${e.message ?? 'error'} (SQLSTATE ${e.code}${constraint ? `, constraint ${constraint}` : ''})${detail ? `: ${detail}` : ''}`;
+    }
+  }
+  return (err as Error)?.message ?? String(err);
+}
+
 export async function openDatabase(opts: OpenOptions = {}): Promise<Database> {
   return opts.databaseUrl ? openPostgres(opts.databaseUrl, opts) : openPglite(opts.dataDir ?? '.updraft/db');
 }

@@ -8,7 +8,7 @@
 import { and, eq, or, type SQL } from 'drizzle-orm';
 
 const FREED_PREFIX = 'from:';
-import { Channel, isRequireFailure, notifySql, type Database } from '../db/client.ts';
+import { Channel, dbErrorMessage, isRequireFailure, isTransientDbError, notifySql, type Database } from '../db/client.ts';
 import { xcom } from '../db/schema.ts';
 import { claimScheduled, claimStatements, finishTisStatement, heartbeatTis, runContext, toClaimed, type ClaimedTi, type TiFinish } from '../db/queries/task-instances.ts';
 import { writeXComsStatement, type XComWrite } from '../db/queries/xcom.ts';
@@ -72,8 +72,17 @@ export class Worker {
     this.queues = opts.queues ?? ['default'];
     this.syncPool = new SyncPool(opts.syncThreads ?? Math.max(2, Math.min(this.slots, 4)));
     this.codec = opts.codec ?? KwargsCodec.fromEnv();
-    // A failed write leaves the TIs running (heartbeats continue) and is retried with them.
-    this.results = new Batcher((batch) => this.flush(batch), (err, n) => this.log(`could not record ${n} result(s), retrying: ${(err as Error).message}`));
+    // A write that fails for the database being away leaves the TIs running (heartbeats
+    // continue) and is retried with them; a result the database refuses fails its TI alone.
+    this.results = new Batcher((batch) => this.flush(batch), {
+      onError: (err, n) => this.log(`could not record ${n} result(s), retrying: ${dbErrorMessage(err)}`),
+      poisoned: (o, err) => this.unrecordable(o, err),
+      dropped: (o, err) => {
+        // Not even the failure could be written: stop heartbeating it so it is reaped as a zombie.
+        this.running.delete(o.ti.id);
+        this.log(`could not record the failure of ${label(o.ti)} either; it will be reaped as a zombie: ${dbErrorMessage(err)}`);
+      },
+    });
   }
 
   static async create(opts: WorkerOptions): Promise<Worker> {
@@ -123,9 +132,28 @@ export class Worker {
     return this.slots - this.running.size - this.reserved;
   }
 
+  /**
+   * Start claimed TIs. Never throws: they are ours once the claim committed, so a failed read
+   * of their runs is retried by each TI's own job instead of failing the claim or the batch.
+   */
   private async startAll(claimed: ClaimedTi[]): Promise<void> {
-    await this.loadRuns(claimed.map((c) => c.runPk));
+    await this.loadRuns(claimed.map((c) => c.runPk)).catch((err) => this.log(`loading run context failed, retrying per TI: ${dbErrorMessage(err)}`));
     for (const ti of claimed) this.start(ti);
+  }
+
+  private async runInfo(runPk: number): Promise<RunInfo> {
+    for (let attempt = 1; ; attempt++) {
+      const info = this.runCache.get(runPk);
+      if (info) return info;
+      try {
+        await this.loadRuns([runPk]);
+      } catch (err) {
+        if (attempt >= 8 || !isTransientDbError(err)) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(10_000, 250 * 2 ** attempt)));
+        continue;
+      }
+      if (!this.runCache.has(runPk)) throw new Error(`run #${runPk} of this TI no longer exists`);
+    }
   }
 
   private start(ti: ClaimedTi): void {
@@ -133,7 +161,7 @@ export class Worker {
       let outcome: TaskOutcome;
       try {
         const dag = await this.dagFor(ti.dagId);
-        outcome = await executeTi(ti, this.runCache.get(ti.runPk)!, dag, { database: this.opts.database, syncPool: this.syncPool, maxMapLength: this.opts.maxMapLength ?? DEFAULT_MAX_MAP_LENGTH });
+        outcome = await executeTi(ti, await this.runInfo(ti.runPk), dag, { database: this.opts.database, syncPool: this.syncPool, maxMapLength: this.opts.maxMapLength ?? DEFAULT_MAX_MAP_LENGTH });
       } catch (err) {
         outcome = {
           ti, state: TaskState.FAILED, result: undefined, pushes: [], endDate: new Date(), nextRetryAt: null, deferral: null,
@@ -264,6 +292,19 @@ export class Worker {
     });
   }
 
+  /** What to write instead of a result the database refused: the TI fails, saying why. */
+  private unrecordable(o: TaskOutcome, err: unknown): TaskOutcome {
+    const reason = dbErrorMessage(err);
+    const error = `ResultNotStoredError: the database refused what ${label(o.ti)} produced in try ${o.ti.tryNumber} `
+      + `(it ended ${o.state}): ${reason}. Its return value, XComs and log lines of this try were not stored; `
+      + 'check the values the task returns, pushes or defers with.';
+    this.log(error);
+    return {
+      ti: o.ti, state: TaskState.FAILED, result: undefined, pushes: [], endDate: o.endDate, nextRetryAt: null, deferral: null,
+      error, logs: [{ ts: new Date(), level: 'error', message: error }],
+    };
+  }
+
   /** The finishTis item for an outcome (triggerId: the trigger a deferring TI waits on). */
   private finishOf(o: TaskOutcome, triggerId: number | null): TiFinish {
     const d = o.deferral;
@@ -320,7 +361,7 @@ export class Worker {
   private async beat(): Promise<void> {
     try {
       await heartbeatJob(this.opts.database.db, this.id);
-      if (this.running.size) await heartbeatTis(this.opts.database.db, this.id);
+      if (this.running.size) await heartbeatTis(this.opts.database.db, this.id, [...this.running.keys()]);
       // A safety net under NOTIFY: one sent while the listening connection was being
       // re-established (a database restart) is lost, and the TIs it announced would wait.
       if (!this.stopped && this.freeSlots() > 0) this.wake();
@@ -347,3 +388,7 @@ export class Worker {
   }
 }
 
+/** "dag.task[map] (run id)", for messages. */
+function label(ti: ClaimedTi): string {
+  return `${ti.dagId}.${ti.taskId}${ti.mapIndex >= 0 ? `[${ti.mapIndex}]` : ''} (run ${ti.runId})`;
+}

@@ -193,9 +193,14 @@ export async function recordHistory(ex: Executor, tiIds: number[]): Promise<void
     from ${taskInstances} where id in ${tiIds}`);
 }
 
-export async function heartbeatTis(ex: Executor, workerId: string): Promise<void> {
+/**
+ * Heartbeat the TIs this worker is running now. Only these: a TI whose result the worker gave
+ * up on must go stale and be reaped as a zombie, not be kept alive by its worker id.
+ */
+export async function heartbeatTis(ex: Executor, workerId: string, ids: number[]): Promise<void> {
+  if (!ids.length) return;
   await ex.update(taskInstances).set({ heartbeatAt: sql`now()` })
-    .where(and(eq(taskInstances.workerId, workerId), eq(taskInstances.state, TaskState.RUNNING)));
+    .where(and(eq(taskInstances.workerId, workerId), eq(taskInstances.state, TaskState.RUNNING), inArray(taskInstances.id, ids)));
 }
 
 /** Retries whose time has come go back to scheduled. Returns how many, and the next due time. */

@@ -3,7 +3,7 @@
  * stderr and a non-zero exit, never a stack trace (set UPDRAFT_DEBUG=1 to see one).
  */
 import { parseArgs } from 'node:util';
-import { UpdraftError } from '../core/index.ts';
+import { UpdraftError, parseDuration } from '../core/index.ts';
 import { UsageError } from './errors.ts';
 import * as services from './commands/services.ts';
 import * as dags from './commands/dags.ts';
@@ -15,7 +15,8 @@ const USAGE = `usage: updraft <command>
 
   standalone                         migrate, then run scheduler, worker and triggerer in one process
   scheduler                          run a scheduler
-  worker [--slots N]                 run a worker
+  worker [--slots N] [--grace 60s]   run a worker; on SIGTERM, running tasks get the grace period
+                                     to finish, then go back to scheduled in the same try
   triggerer [--capacity N] [--metrics-port P]
                                      run a triggerer (all triggers on one event loop)
   db migrate                         create or upgrade the metadata database
@@ -47,6 +48,12 @@ function priorityArg(v: string | undefined): number {
   return n;
 }
 
+function durationArg(v: string, flag: string): number {
+  const ms = parseDuration(v);
+  if (ms === null) throw new UsageError(`${flag} must be a duration such as 60s, 5m or 1500ms, got "${v}"`);
+  return ms;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -59,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
       tag: { type: 'string', multiple: true },
       'dag-id': { type: 'string' },
       slots: { type: 'string' },
+      grace: { type: 'string', default: '60s' },
       try: { type: 'string' },
       capacity: { type: 'string' },
       'include-deferred': { type: 'boolean', default: false },
@@ -86,7 +94,7 @@ async function main(argv: string[]): Promise<number> {
   switch (key) {
     case 'standalone': await services.standalone(); return 0;
     case 'scheduler': await services.scheduler(); return 0;
-    case 'worker': await services.worker(int(values.slots, '--slots')); return 0;
+    case 'worker': await services.worker(int(values.slots, '--slots'), durationArg(values.grace, '--grace')); return 0;
     case 'triggerer': await triggers.triggerer(int(values.capacity, '--capacity'), int(values['metrics-port'], '--metrics-port')); return 0;
     case 'triggers list': await triggers.triggersList(values.json); return 0;
     case 'triggers rotate-key': await triggers.rotateKey(); return 0;

@@ -27,6 +27,7 @@ const fileSchema = z.object({
   heartbeat: durationSchema.optional(),
   zombieThreshold: durationSchema.optional(),
   triggererHealthThreshold: durationSchema.optional(),
+  idleTransactionTimeout: durationSchema.optional(),
   maxMapLength: z.number().int().positive().optional(),
   /** Deployment-wide cap on running runs; -1 (default) for none, 0 starts nothing. */
   maxConcurrentRuns: z.number().int().min(-1).optional(),
@@ -44,6 +45,7 @@ const envSchema = z.object({
   UPDRAFT_ZOMBIE_THRESHOLD: durationSchema.optional(),
   UPDRAFT_QUEUES: z.string().optional(),
   UPDRAFT_TRIGGERER_HEALTH_THRESHOLD: durationSchema.optional(),
+  UPDRAFT_IDLE_TRANSACTION_TIMEOUT: durationSchema.optional(),
   UPDRAFT_MAX_MAP_LENGTH: z.coerce.number().int().positive().optional(),
   UPDRAFT_MAX_CONCURRENT_RUNS: z.coerce.number().int().min(-1).optional(),
 });
@@ -63,6 +65,11 @@ export interface UpdraftConfig {
   readonly zombieThresholdMs: number;
   readonly queues: readonly string[];
   readonly triggererHealthThresholdMs: number;
+  /**
+   * PostgreSQL ends a session of ours left idle inside a transaction this long, so a process
+   * cut off mid-transaction (a partition) cannot hold row locks the others wait on.
+   */
+  readonly idleTransactionTimeoutMs: number;
   readonly maxMapLength: number;
   readonly maxConcurrentRuns: number;
   readonly runTagConcurrencyLimits: readonly TagLimit[];
@@ -86,6 +93,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     zombieThresholdMs: e.UPDRAFT_ZOMBIE_THRESHOLD ?? f.zombieThreshold ?? 30_000,
     queues: Object.freeze(e.UPDRAFT_QUEUES ? e.UPDRAFT_QUEUES.split(',').map((q) => q.trim()).filter(Boolean) : (f.queues ?? ['default'])),
     triggererHealthThresholdMs: e.UPDRAFT_TRIGGERER_HEALTH_THRESHOLD ?? f.triggererHealthThreshold ?? 30_000,
+    idleTransactionTimeoutMs: e.UPDRAFT_IDLE_TRANSACTION_TIMEOUT ?? f.idleTransactionTimeout ?? 30_000,
     maxMapLength: e.UPDRAFT_MAX_MAP_LENGTH ?? f.maxMapLength ?? 10_000,
     maxConcurrentRuns: e.UPDRAFT_MAX_CONCURRENT_RUNS ?? f.maxConcurrentRuns ?? -1,
     runTagConcurrencyLimits: Object.freeze(f.runTagConcurrencyLimits ?? []),

@@ -50,6 +50,10 @@ export class Scheduler {
       // "runs:1,2": these runs changed outside a worker (manual state changes, end from trigger).
       if (payload.startsWith('runs:')) for (const pk of payload.slice(5).split(',')) s.dirtyRuns.add(Number(pk));
       void s.wake();
+    }, () => {
+      s.log('listening again after the database connection was lost; re-evaluating running runs');
+      s.lastFullPass = 0;
+      void s.wake();
     });
     const zombieMs = opts.zombieThresholdMs ?? 30_000;
     s.every(Math.max(250, Math.floor(zombieMs / 3)), () => s.reapZombies());

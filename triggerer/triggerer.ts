@@ -93,7 +93,10 @@ export class Triggerer implements TriggerRunOwner {
     const id = await queries.jobs.registerJob(opts.database.db, JobType.TRIGGERER);
     const t = new Triggerer(opts, id);
     t.watchdog.start();
-    t.unlisten = await opts.database.listen(Channel.TRIGGERER, (payload) => t.onNotify(payload));
+    t.unlisten = await opts.database.listen(Channel.TRIGGERER, (payload) => t.onNotify(payload), () => {
+      t.log('listening again after the database connection was lost; looking for triggers');
+      t.wake();
+    });
     if (opts.metricsPort !== undefined) t.server = await t.metrics.serve(opts.metricsPort);
     t.every(opts.heartbeatMs ?? 5000, () => t.heartbeat());
     t.updateGauges();

@@ -49,7 +49,12 @@ export interface Database {
    * send already did; it rolls back if `fn` throws.
    */
   pipelined<T>(fn: (pipe: Pipe) => Promise<T>): Promise<T>;
-  listen(channel: Channel, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Subscribe to a channel. If the connection behind it is lost (a database restart), LISTEN
+   * is re-established by itself, retrying until the database is back, and `onResubscribed`
+   * runs then: NOTIFYs sent meanwhile are gone, so the caller should look for work.
+   */
+  listen(channel: Channel, onPayload: (payload: string) => void, onResubscribed?: () => void): Promise<() => Promise<void>>;
   migrate(): Promise<void>;
   close(): Promise<void>;
 }
@@ -67,6 +72,8 @@ export interface OpenOptions {
   /** Connection attempts before giving up; Infinity for long-running services. */
   connectAttempts?: number;
   poolSize?: number;
+  /** PostgreSQL ends our sessions idle inside a transaction this long (default 30 s). */
+  idleTransactionTimeoutMs?: number;
   onRetry?: (message: string) => void;
 }
 
@@ -190,7 +197,10 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
     max: opts.poolSize ?? 10,
     onnotice: () => {},
     connect_timeout: 10,
+    // A process cut off mid-transaction must not hold row locks until TCP gives up (hours).
+    connection: { idle_in_transaction_session_timeout: opts.idleTransactionTimeoutMs ?? 30_000 },
   });
+  const listener = await createListener(url, opts.onRetry);
   await connectWithBackoff(() => client`select 1`, where, opts);
   const db = drizzle(client, { schema }) as unknown as Db;
   // drizzle's raw execute never prepares; go to the executor's own postgres.js handle for that.
@@ -256,10 +266,7 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
         conn.release();
       }
     },
-    async listen(channel, onPayload) {
-      const sub = await client.listen(channel, (p) => onPayload(p));
-      return async () => { await sub.unlisten(); };
-    },
+    listen: (channel, onPayload, onResubscribed) => listener.listen(channel, onPayload, onResubscribed),
     async migrate() {
       // Several processes may start at once; one migrates, the others wait on the lock.
       const lock = await client.reserve();
@@ -271,9 +278,76 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
         lock.release();
       }
     },
-    async close() { await client.end({ timeout: 5 }); },
+    async close() {
+      await listener.close();
+      await client.end({ timeout: 5 });
+    },
   };
   return pg;
+}
+
+interface Subscriber {
+  onPayload: (payload: string) => void;
+  onResubscribed?: () => void;
+}
+
+/**
+ * LISTEN on one dedicated connection. postgres.js re-listens once when that connection closes
+ * and silently drops the subscription if the database is still down; this one retries with
+ * backoff until every channel is subscribed again, then tells each subscriber.
+ */
+async function createListener(url: string, onRetry?: (message: string) => void) {
+  const { default: postgres } = await import('postgres');
+  const channels = new Map<string, Set<Subscriber>>();
+  let closing = false;
+  let resubscribing: Promise<void> | null = null;
+  const conn = postgres(url, {
+    max: 1, idle_timeout: undefined, max_lifetime: null, fetch_types: false, connect_timeout: 10, onnotice: () => {},
+    onnotify: (channel: string, payload: string) => { for (const s of channels.get(channel) ?? []) s.onPayload(payload); },
+    onclose: () => { if (!closing && channels.size) resubscribing ??= resubscribe().finally(() => { resubscribing = null; }); },
+  } as Parameters<typeof postgres>[1]);
+  const listenSql = (channel: string) => conn.unsafe(`listen "${channel.replace(/"/g, '""')}"`);
+
+  async function resubscribe(): Promise<void> {
+    for (let delay = 100; !closing; delay = Math.min(delay * 2, 5000)) {
+      try {
+        for (const channel of channels.keys()) await listenSql(channel);
+        break;
+      } catch (err) {
+        onRetry?.(`LISTEN lost with the database connection; retrying in ${delay} ms (${(err as Error).message})`);
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+    if (closing) return;
+    for (const subs of channels.values()) for (const s of subs) s.onResubscribed?.();
+  }
+
+  return {
+    async listen(channel: string, onPayload: (payload: string) => void, onResubscribed?: () => void): Promise<() => Promise<void>> {
+      const sub: Subscriber = { onPayload, onResubscribed };
+      let subs = channels.get(channel);
+      if (!subs) {
+        channels.set(channel, (subs = new Set()));
+        try {
+          await listenSql(channel);
+        } catch (err) {
+          channels.delete(channel);
+          throw err;
+        }
+      }
+      subs.add(sub);
+      return async () => {
+        subs.delete(sub);
+        if (subs.size || channels.get(channel) !== subs) return;
+        channels.delete(channel);
+        await conn.unsafe(`unlisten "${channel.replace(/"/g, '""')}"`).catch(() => undefined);
+      };
+    },
+    async close(): Promise<void> {
+      closing = true;
+      await conn.end({ timeout: 2 });
+    },
+  };
 }
 
 function pipelineOf(database: Database, statements: SQL[]): Promise<Record<string, unknown>[][]> {

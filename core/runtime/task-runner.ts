@@ -47,6 +47,8 @@ export interface RunnerEnv {
   database: Database;
   syncPool: SyncPool;
   maxMapLength: number;
+  /** Aborted when the worker gives the TI back (a shutdown past its grace period). */
+  signal?: AbortSignal;
 }
 
 /** What `next_kwargs` holds for a deferred TI; the triggerer adds `event` or `failure`. */
@@ -96,6 +98,8 @@ function checkStorable(op: BaseOperator, raw: Raw, pushes: [string, unknown][]):
 
 async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: Dag, env: RunnerEnv, logs: LogBuffer, pushes: [string, unknown][]): Promise<Raw> {
   const controller = new AbortController();
+  const stop = () => controller.abort(env.signal!.reason);
+  env.signal?.addEventListener('abort', stop, { once: true });
   const timeoutMs = op.options.executionTimeout;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<Raw>((resolve) => {
@@ -132,6 +136,7 @@ async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: D
   } catch (err) {
     return { ok: false, error: errorToData(err) };
   } finally {
+    env.signal?.removeEventListener('abort', stop);
     clearTimeout(timer);
   }
 }

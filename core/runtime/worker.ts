@@ -10,7 +10,7 @@ import { and, eq, or, type SQL } from 'drizzle-orm';
 const FREED_PREFIX = 'from:';
 import { Channel, dbErrorMessage, isRequireFailure, isTransientDbError, notifySql, type Database } from '../db/client.ts';
 import { xcom } from '../db/schema.ts';
-import { claimScheduled, claimStatements, finishTisStatement, heartbeatTis, runContext, toClaimed, type ClaimedTi, type TiFinish } from '../db/queries/task-instances.ts';
+import { claimScheduled, claimStatements, finishTisStatement, handBackTis, heartbeatTis, runContext, toClaimed, type ClaimedTi, type TiFinish } from '../db/queries/task-instances.ts';
 import { writeXComsStatement, type XComWrite } from '../db/queries/xcom.ts';
 import { writeLogsStatements, type LogWrite } from '../db/queries/logs.ts';
 import { finishRunIfDoneStatement, lockRunsStatement } from '../db/queries/dag-runs.ts';
@@ -46,6 +46,8 @@ export class Worker {
   readonly slots: number;
   private readonly queues: string[];
   private readonly running = new Map<number, Promise<void>>();
+  /** Per running TI: aborted when the TI is handed back at shutdown. */
+  private readonly aborts = new Map<number, AbortController>();
   private readonly results: Batcher<TaskOutcome>;
   private readonly runCache = new Map<number, RunInfo>();
   private readonly syncPool: SyncPool;
@@ -92,6 +94,9 @@ export class Worker {
     // Our own "slots freed" notices are skipped: the same transaction already claimed for us.
     w.unlisten = await opts.database.listen(Channel.WORKER, (payload) => {
       if (payload !== `${FREED_PREFIX}${w.id}`) w.wake();
+    }, () => {
+      w.log('listening again after the database connection was lost; looking for work');
+      w.wake();
     });
     w.heartbeat = setInterval(() => void w.beat(), opts.heartbeatMs ?? 5000);
     w.heartbeat.unref();
@@ -157,11 +162,13 @@ export class Worker {
   }
 
   private start(ti: ClaimedTi): void {
+    const abort = new AbortController();
+    this.aborts.set(ti.id, abort);
     const job = (async () => {
       let outcome: TaskOutcome;
       try {
         const dag = await this.dagFor(ti.dagId);
-        outcome = await executeTi(ti, await this.runInfo(ti.runPk), dag, { database: this.opts.database, syncPool: this.syncPool, maxMapLength: this.opts.maxMapLength ?? DEFAULT_MAX_MAP_LENGTH });
+        outcome = await executeTi(ti, await this.runInfo(ti.runPk), dag, { database: this.opts.database, syncPool: this.syncPool, maxMapLength: this.opts.maxMapLength ?? DEFAULT_MAX_MAP_LENGTH, signal: abort.signal });
       } catch (err) {
         outcome = {
           ti, state: TaskState.FAILED, result: undefined, pushes: [], endDate: new Date(), nextRetryAt: null, deferral: null,
@@ -169,6 +176,7 @@ export class Worker {
           logs: [{ ts: new Date(), level: 'error', message: (err as Error).stack ?? String(err) }],
         };
       }
+      this.aborts.delete(ti.id);
       this.results.push(outcome);
     })();
     this.running.set(ti.id, job);
@@ -374,17 +382,44 @@ export class Worker {
     (this.opts.log ?? ((m: string) => process.stderr.write(`[worker] ${m}\n`)))(message);
   }
 
-  /** Stop claiming, let running TIs finish, write their results, and leave. */
-  async stop(): Promise<void> {
+  /**
+   * Stop claiming, let running TIs finish for up to `graceMs` (heartbeating meanwhile, so they
+   * are not taken for zombies), write their results, and give back what is still running:
+   * scheduled again with the try not counted, slots freed, other workers woken. Tasks given
+   * back see their signal aborted, and anything they report later is refused by the ownership
+   * check.
+   */
+  async stop(graceMs = Infinity): Promise<void> {
     this.stopped = true;
-    clearInterval(this.heartbeat);
     await this.unlisten?.();
     this.claims.stop();
     await this.claims.idle;
-    await Promise.allSettled([...this.running.values()]);
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      Promise.allSettled([...this.running.values()]).then(() => true),
+      new Promise<boolean>((r) => { if (Number.isFinite(graceMs)) timer = setTimeout(() => r(false), graceMs); }),
+    ]);
+    clearTimeout(timer);
     await this.results.drain();
+    if (!finished) await this.handBack();
+    clearInterval(this.heartbeat);
     await this.syncPool.close();
     await endJob(this.opts.database.db, this.id).catch(() => undefined);
+  }
+
+  private async handBack(): Promise<void> {
+    const ids = [...this.running.keys()];
+    for (const id of ids) this.aborts.get(id)?.abort(new Error('the worker is shutting down; the task was handed back'));
+    try {
+      const given = await this.opts.database.db.transaction(async (tx) => {
+        const back = await handBackTis(tx, this.id, ids);
+        if (back.length) await tx.execute(notifySql(Channel.WORKER));
+        return back;
+      });
+      this.log(`handed back ${given.length} TI(s) still running after the grace period; other workers run them in the same try`);
+    } catch (err) {
+      this.log(`could not hand back ${ids.length} TI(s); they will be reaped as zombies: ${dbErrorMessage(err)}`);
+    }
   }
 }
 

@@ -203,6 +203,21 @@ export async function heartbeatTis(ex: Executor, workerId: string, ids: number[]
     .where(and(eq(taskInstances.workerId, workerId), eq(taskInstances.state, TaskState.RUNNING), inArray(taskInstances.id, ids)));
 }
 
+/**
+ * A stopping worker gives back TIs it could not finish in its grace period: scheduled again,
+ * with the try not counted (a fresh try's number is taken back; a resume keeps its try), so
+ * another worker runs them at once and no retry is spent. Returns the ids given back.
+ */
+export async function handBackTis(ex: Executor, workerId: string, ids: number[]): Promise<number[]> {
+  if (!ids.length) return [];
+  const rows = await ex.update(taskInstances).set({
+    state: TaskState.SCHEDULED, workerId: null, heartbeatAt: null, scheduledAt: sql`now()`,
+    tryNumber: sql`case when ${taskInstances.nextMethod} is null then ${taskInstances.tryNumber} - 1 else ${taskInstances.tryNumber} end`,
+  }).where(and(inArray(taskInstances.id, ids), eq(taskInstances.workerId, workerId), eq(taskInstances.state, TaskState.RUNNING)))
+    .returning({ id: taskInstances.id });
+  return rows.map((r) => r.id);
+}
+
 /** Retries whose time has come go back to scheduled. Returns how many, and the next due time. */
 export async function releaseDueRetries(ex: Executor): Promise<number> {
   const rows = await ex.update(taskInstances)

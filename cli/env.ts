@@ -17,6 +17,7 @@ export async function openEnv(opts: { service?: boolean; memory?: boolean; migra
     databaseUrl: opts.memory ? null : config.databaseUrl,
     dataDir: opts.memory ? 'memory://' : path.join(config.dataDir, 'db'),
     connectAttempts: opts.service ? Infinity : 4,
+    idleTransactionTimeoutMs: config.idleTransactionTimeoutMs,
     onRetry: (m) => process.stderr.write(`updraft: ${m}\n`),
   });
   // PGlite is embedded: creating its schema on first use is what a zero-setup default means.

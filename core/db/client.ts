@@ -103,6 +103,14 @@ const CONNECTION_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
 ]);
 
+/** The connection itself failed (as opposed to the server refusing or aborting a statement). */
+function isConnectionLoss(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && (CONNECTION_CODES.has(e.code) || e.code.startsWith('08') || e.code.startsWith('57P'))) return true;
+  }
+  return false;
+}
+
 /**
  * Whether a failed statement is worth retrying as it is: the connection failed (no SQLSTATE,
  * or class 08), the server is shutting down, starting or out of resources (57P0x, 53), or a
@@ -244,7 +252,9 @@ async function openPostgres(url: string, opts: OpenOptions): Promise<Database> {
       }
       return result;
     } catch (err) {
-      if (!ended) await conn.unsafe('rollback').catch(() => undefined);
+      // After a lost connection the server has already rolled back, and a statement sent on
+      // the dead reserved connection would crash postgres.js (it writes to a null socket).
+      if (!ended && !isConnectionLoss(err)) await conn.unsafe('rollback').catch(() => undefined);
       throw err;
     }
   }

@@ -257,7 +257,10 @@ export class Triggerer implements TriggerRunOwner {
     if (this.mismatches >= 2) {
       const ids = await queries.triggers.ownedTriggerIds(database.db, this.id);
       const pending = new Set(this.outcomes.pending.map((o) => o.triggerId));
-      for (const id of [...this.runs.keys()]) if (!ids.has(id) && !pending.has(id)) this.stopRun(id, false);
+      const lost = [...this.runs.keys()].filter((id) => !ids.has(id) && !pending.has(id));
+      for (const id of lost) this.stopRun(id, false);
+      // Typically after a partition: another triggerer took them over while we were cut off.
+      if (lost.length) this.log(`stopped ${lost.length} trigger(s) no longer assigned here (fired, or taken over by another triggerer)`);
       // Rows recorded as ours that run nowhere (a claim whose answer was lost): hand them back.
       // Not while a claim is in flight: its rows may be committed but not yet started here.
       if (!this.claims.busy) await this.release([...ids].filter((id) => !this.runs.has(id)));

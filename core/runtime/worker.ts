@@ -239,6 +239,11 @@ export class Worker {
         const read = await pipe.send(statements);
         const applied = new Set(read[read.length - 1].map((r) => Number(r.id)));
         done = batch.filter((o) => applied.has(o.ti.id));
+        const refused = batch.filter((o) => !applied.has(o.ti.id));
+        if (refused.length) {
+          this.log(`${refused.length} result(s) refused, the TIs are no longer this worker's (reaped as zombies while it was unreachable?): `
+            + refused.slice(0, 5).map((o) => `${label(o.ti)} try ${o.ti.tryNumber}`).join(', ') + (refused.length > 5 ? ', …' : ''));
+        }
         statements.length = 0;
       }
       const retried = done.filter((o) => o.ti.tryNumber > 1 && o.ti.nextMethod === null);

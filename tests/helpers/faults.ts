@@ -15,12 +15,15 @@ export interface FaultSizes {
   items: number;
   itemMs: number;
   waitMs: number;
+  /** Item i waits waitMs + i × spreadMs (default 1). */
+  spreadMs?: number;
 }
 
 export function faultEnv(databaseUrl: string, sizes: FaultSizes, extra: Record<string, string> = {}): Record<string, string> {
   return {
     DATABASE_URL: databaseUrl, UPDRAFT_DAGS_FOLDER: FAULTS_DAGS,
-    FAULT_ITEMS: String(sizes.items), FAULT_ITEM_MS: String(sizes.itemMs), FAULT_WAIT_MS: String(sizes.waitMs), ...extra,
+    FAULT_ITEMS: String(sizes.items), FAULT_ITEM_MS: String(sizes.itemMs), FAULT_WAIT_MS: String(sizes.waitMs),
+    FAULT_WAIT_SPREAD_MS: String(sizes.spreadMs ?? 1), ...extra,
   };
 }
 

@@ -414,7 +414,7 @@ export class Worker {
 
   private async handBack(): Promise<void> {
     const ids = [...this.running.keys()];
-    for (const id of ids) this.aborts.get(id)?.abort(new Error('the worker is shutting down; the task was handed back'));
+    // Given back first, aborted after: an aborted task's failure must not be recorded as a try.
     try {
       const given = await this.opts.database.db.transaction(async (tx) => {
         const back = await handBackTis(tx, this.id, ids);
@@ -425,6 +425,7 @@ export class Worker {
     } catch (err) {
       this.log(`could not hand back ${ids.length} TI(s); they will be reaped as zombies: ${dbErrorMessage(err)}`);
     }
+    for (const id of ids) this.aborts.get(id)?.abort(new Error('the worker is shutting down; the task was handed back'));
   }
 }
 

@@ -2,11 +2,13 @@
 import { fanoutBench } from './fanout.ts';
 import { schedulerBench } from './scheduler.ts';
 import { triggererBench } from './triggerer.ts';
+import { reliabilityBench } from './reliability.ts';
 
 const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   scheduler: schedulerBench,
   triggerer: triggererBench,
   fanout: fanoutBench,
+  reliability: reliabilityBench,
 };
 
 const [name, ...rest] = process.argv.slice(2);

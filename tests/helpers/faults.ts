@@ -6,6 +6,7 @@
  * which must be the TI's last).
  */
 import { fileURLToPath } from 'node:url';
+import { appendFileSync } from 'node:fs';
 import postgres from 'postgres';
 
 export const FAULTS_DAGS = fileURLToPath(new URL('../fixtures/faults', import.meta.url));
@@ -105,4 +106,33 @@ export function auditProblems(audit: RunAudit, sizes: FaultSizes, extraTries: Re
 export function lagPercentile(audit: RunAudit, p: number): number | null {
   const lags = audit.tis.flatMap((t) => (t.resumeLagMs === null ? [] : [t.resumeLagMs])).sort((a, b) => a - b);
   return lags.length ? lags[Math.min(lags.length - 1, Math.floor((p / 100) * lags.length))] : null;
+}
+
+/**
+ * When UPDRAFT_FAULT_REPORT names a file (the reliability benchmark sets it), each fault suite
+ * appends what it measured there as one JSON line, and times the same DAG without the fault.
+ */
+const REPORT = process.env.UPDRAFT_FAULT_REPORT;
+
+export function recordFault(fault: string, figures: Record<string, unknown>): void {
+  if (REPORT) appendFileSync(REPORT, `${JSON.stringify({ fault, ...figures })}\n`);
+}
+
+/** Lost: TIs that did not succeed with one return value. Twice: TIs that ran more tries than the fault allows, or resumed twice. */
+export function lostAndTwice(audit: RunAudit, sizes: FaultSizes, extraTries: ReadonlySet<number> = new Set()) {
+  const expected = 1 + 2 * sizes.items + 1;
+  const ok = audit.tis.filter((t) => t.state === 'success' && t.returnValues === 1).length;
+  const twice = audit.tis.filter((t) => t.tryNumber > (extraTries.has(t.id) ? 2 : 1) || t.resumes > 1).length;
+  return { tisLost: expected - ok, tisRunTwice: twice };
+}
+
+/** Only when reporting: run the DAG once more with every process healthy, and return its duration. */
+export async function baselineMs(run: (args: string[]) => Promise<{ code: number | string }>, url: string, runId: string): Promise<number | null> {
+  if (!REPORT) return null;
+  await run(['dags', 'trigger', 'faults', '--run-id', runId]);
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+    const audit = await auditRun(url, runId);
+    if (audit.runState === 'success' || audit.runState === 'failed') return audit.durationMs;
+  }
+  return null;
 }

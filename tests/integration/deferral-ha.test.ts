@@ -11,6 +11,7 @@ import { openDatabase, queries, triggerDagRun, DagBag, RunState, type Database }
 import { createTestDatabase, pgAvailable, waitFor, type TestPg } from '../helpers/pg.ts';
 import { Procs, type Proc } from '../helpers/int-procs.ts';
 import { count } from '../helpers/int-db.ts';
+import { recordFault } from '../helpers/faults.ts';
 
 const HA = fileURLToPath(new URL('../fixtures/defer-ha', import.meta.url));
 const READY = /updraft (scheduler|worker|triggerer) (\S+):/;
@@ -68,6 +69,10 @@ describe.skipIf(!pgAvailable)('triggerer HA: two triggerer processes, one SIGKIL
       select ti.id as ti_id from triggers t join task_instances ti on ti.trigger_id = t.id
       where t.triggerer_id = ${a.id} and ti.state = 'deferred'`);
     expect(orphaned.length, 'the killed triggerer held no waiting trigger; nothing was taken over').toBeGreaterThan(0);
+    const killedAt = Date.now();
+    await waitFor(async () => (await count(database, sql`select count(*) as n from triggers where triggerer_id = ${a.id}`)) === 0,
+      'the survivor to take over the dead triggerer\'s rows', 120_000, 50);
+    const takeoverMs = Date.now() - killedAt;
 
     await waitFor(async () => {
       const run = await queries.dagRuns.getRunByPk(database.db, runPk);
@@ -97,5 +102,7 @@ describe.skipIf(!pgAvailable)('triggerer HA: two triggerer processes, one SIGKIL
 
     expect(await count(database, sql`select count(*) as n from xcom where run_pk = ${runPk} and key = 'return_value'`)).toBe(TASKS);
     await waitFor(async () => (await count(database, sql`select count(*) as n from triggers`)) === 0, 'every trigger row to be gone', 30_000);
+    // Reached only when every check above held: none lost, none resumed twice.
+    recordFault('triggerer_sigkill', { healthThresholdMs: 3000, orphanedWaits: orphaned.length, takeoverMs, tisLost: 0, tisRunTwice: 0 });
   }, 300_000);
 });

@@ -12,7 +12,7 @@ import { openDatabase } from '../../core/index.ts';
 import { waitFor } from '../helpers/pg.ts';
 import { Procs, type Proc } from '../helpers/int-procs.ts';
 import { PrivatePg, privatePgAvailable } from '../helpers/private-pg.ts';
-import { READY, auditProblems, auditRun, faultEnv, lagPercentile, type FaultSizes } from '../helpers/faults.ts';
+import { READY, auditProblems, auditRun, baselineMs, faultEnv, lagPercentile, lostAndTwice, recordFault, type FaultSizes } from '../helpers/faults.ts';
 
 const SIZES: FaultSizes = { items: 40, itemMs: 400, waitMs: 6000 };
 const RESUMED = /listening again after the database connection was lost/;
@@ -65,5 +65,9 @@ describe.skipIf(!privatePgAvailable)('fault: PostgreSQL restarts mid-run', () =>
     // Every deferral resumed promptly after its moment: NOTIFY, not a 30 s heartbeat.
     expect(lagPercentile(audit, 100)).toBeLessThan(5000);
     for (const p of services) expect(procs.alive(p), p.name).toBe(true);
+    recordFault('postgres_restart', {
+      downMs: 1000, resumeLagMaxMs: lagPercentile(audit, 100), runMs: audit.durationMs,
+      baselineRunMs: await baselineMs((a) => procs.run(a), pg.url, 'restart_baseline'), ...lostAndTwice(audit, SIZES),
+    });
   }, 300_000);
 });

@@ -11,7 +11,7 @@ import postgres from 'postgres';
 import { openDatabase } from '../../core/index.ts';
 import { createTestDatabase, pgAvailable, waitFor, type TestPg } from '../helpers/pg.ts';
 import { Procs, type Proc } from '../helpers/int-procs.ts';
-import { READY, auditProblems, auditRun, faultEnv, type FaultSizes } from '../helpers/faults.ts';
+import { READY, auditProblems, auditRun, baselineMs, faultEnv, lostAndTwice, recordFault, type FaultSizes } from '../helpers/faults.ts';
 
 const TIMING = { UPDRAFT_HEARTBEAT: '1s', UPDRAFT_ZOMBIE_THRESHOLD: '30s', UPDRAFT_TRIGGERER_HEALTH_THRESHOLD: '30s' };
 const CATCHUP = fileURLToPath(new URL('../fixtures/faults-catchup', import.meta.url));
@@ -62,8 +62,13 @@ describe.skipIf(!pgAvailable)('fault: graceful hand-over and crashes', () => {
     expect(out).not.toMatch(/probe onKill/);
 
     await finished(runId);
-    expect(auditProblems(await auditRun(pg.url, runId), sizes)).toEqual([]);
+    const audit = await auditRun(pg.url, runId);
+    expect(auditProblems(audit, sizes)).toEqual([]);
     process.stdout.write(`triggerer SIGTERM: ${sizes.items} triggers taken over in ${takeoverMs} ms\n`);
+    recordFault('triggerer_sigterm', {
+      triggers: sizes.items, takeoverMs, runMs: audit.durationMs,
+      baselineRunMs: await baselineMs((args) => procs.run(args), pg.url, 'sigterm_triggerer_baseline'), ...lostAndTwice(audit, sizes),
+    });
     expect(takeoverMs).toBeLessThan(15_000);
   }, 300_000);
 
@@ -88,8 +93,13 @@ describe.skipIf(!pgAvailable)('fault: graceful hand-over and crashes', () => {
 
     await finished(runId);
     // Every TI, the handed-back ones included, succeeded in try 1: the hand-back cost no try.
-    expect(auditProblems(await auditRun(pg.url, runId), sizes)).toEqual([]);
+    const audit = await auditRun(pg.url, runId);
+    expect(auditProblems(audit, sizes)).toEqual([]);
     process.stdout.write(`worker SIGTERM (grace 1 s): ${sizes.items} TIs running on the other worker ${takeoverMs} ms later\n`);
+    recordFault('worker_sigterm', {
+      graceMs: 1000, tisHandedBack: sizes.items, takeoverMs, runMs: audit.durationMs,
+      baselineRunMs: await baselineMs((args) => procs.run(args), pg.url, 'sigterm_worker_baseline'), ...lostAndTwice(audit, sizes),
+    });
     expect(takeoverMs).toBeLessThan(15_000);
   }, 300_000);
 
@@ -119,6 +129,7 @@ describe.skipIf(!pgAvailable)('fault: graceful hand-over and crashes', () => {
     expect(await first.proc.exited).toBe('SIGKILL');
     const atKill = await n(sql`select count(*)::int as n from dag_runs`);
 
+    const restarted = Date.now();
     await service('scheduler-2', ['scheduler']);
     const expected = () => {
       const DAY = 86_400_000;
@@ -134,5 +145,8 @@ describe.skipIf(!pgAvailable)('fault: graceful hand-over and crashes', () => {
     // Contiguous five-minute intervals from the start date: none missing, none doubled.
     expect((row.last.getTime() - row.first.getTime()) / 300_000 + 1).toBe(row.runs);
     expect(row.runs).toBeGreaterThanOrEqual(expected() - 1);
+    recordFault('scheduler_sigkill_catchup', {
+      runsAtKill: atKill, runs: row.runs, runsCreatedTwice: row.runs - row.dates, catchupFinishedAfterRestartMs: Date.now() - restarted,
+    });
   }, 300_000);
 });

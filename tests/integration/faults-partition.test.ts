@@ -11,7 +11,7 @@ import { openDatabase } from '../../core/index.ts';
 import { createTestDatabase, pgAvailable, waitFor, type TestPg } from '../helpers/pg.ts';
 import { Procs, type Proc } from '../helpers/int-procs.ts';
 import { TcpProxy } from '../helpers/tcp-proxy.ts';
-import { READY, auditProblems, auditRun, faultEnv, type FaultSizes } from '../helpers/faults.ts';
+import { READY, auditProblems, auditRun, baselineMs, faultEnv, lostAndTwice, recordFault, type FaultSizes } from '../helpers/faults.ts';
 
 const TIMING = {
   UPDRAFT_HEARTBEAT: '500ms', UPDRAFT_ZOMBIE_THRESHOLD: '3s', UPDRAFT_TRIGGERER_HEALTH_THRESHOLD: '3s', UPDRAFT_IDLE_TRANSACTION_TIMEOUT: '3s',
@@ -80,6 +80,10 @@ describe.skipIf(!pgAvailable)('fault: network partitions', () => {
     expect(procs.alive(a.proc) && procs.alive(b.proc)).toBe(true);
     process.stdout.write(`triggerer partition: takeover ${takeoverMs} ms after the cut (health threshold 3 s)\n`);
     expect(takeoverMs).toBeGreaterThanOrEqual(2500);
+    recordFault('triggerer_partition', {
+      healthThresholdMs: 3000, takeoverMs, runMs: audit.durationMs,
+      baselineRunMs: await baselineMs((args) => procs.run(args), pg.url, 'partition_triggerer_baseline'), ...lostAndTwice(audit, sizes),
+    });
   }, 300_000);
 
   it('a cut-off worker\'s TIs are retried elsewhere, and its late results are refused after healing', async () => {
@@ -114,5 +118,9 @@ describe.skipIf(!pgAvailable)('fault: network partitions', () => {
     expect(stale[0].n).toBe(0);
     expect(procs.alive(w1.proc) && procs.alive(w2.proc)).toBe(true);
     process.stdout.write(`worker partition: ${held.length} TIs reaped ${reapMs} ms after the cut (zombie threshold 3 s)\n`);
+    recordFault('worker_partition', {
+      zombieThresholdMs: 3000, tisCutOff: held.length, reapedMs: reapMs, triesCost: zombies.size, runMs: audit.durationMs,
+      baselineRunMs: await baselineMs((args) => procs.run(args), pg.url, 'partition_worker_baseline'), ...lostAndTwice(audit, sizes, zombies),
+    });
   }, 300_000);
 });

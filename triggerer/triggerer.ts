@@ -143,15 +143,9 @@ export class Triggerer implements TriggerRunOwner {
           this.enqueue({ triggerId: row.id, kind: 'failure', failure: { kind: 'error', message: oneLine(err), retryable: false } });
         }
       }
-      try {
-        await this.loadWaitingTis(started);
-      } catch (err) {
-        // Claimed but never started, these would hold capacity and their TIs forever: give
-        // them back (best effort; the heartbeat's reconciliation releases them otherwise).
-        for (const id of started) this.forget(id);
-        await this.release(started);
-        throw err;
-      }
+      // The rows are ours once the claim committed: start them even if reading their TIs'
+      // timeouts fails (a database restart), and keep reading until it succeeds.
+      await this.loadWaitingTis(started).catch((err) => this.retryLoadWaitingTis(started, err));
       for (const id of started) this.runs.get(id)?.start();
       this.updateGauges();
       if (claimed.length < Math.min(room, batch)) return;
@@ -169,6 +163,16 @@ export class Triggerer implements TriggerRunOwner {
         if (ti.triggerTimeout) this.armTimeout(ti.id, ti.triggerId, ti.triggerTimeout);
       }
     }
+  }
+
+  private retryLoadWaitingTis(ids: number[], err: unknown, delayMs = 250): void {
+    this.log(`loading waiting TIs failed, retrying in ${delayMs} ms: ${oneLine(err)}`);
+    const t = setTimeout(() => {
+      if (this.stopped) return;
+      this.loadWaitingTis(ids.filter((id) => this.runs.has(id)))
+        .catch((again) => this.retryLoadWaitingTis(ids, again, Math.min(delayMs * 2, 5000)));
+    }, delayMs);
+    t.unref();
   }
 
   private armTimeout(tiId: number, triggerId: number, at: Date): void {

@@ -89,12 +89,17 @@ export const notifySql = (channel: Channel, payload = ''): SQL => sql`select pg_
 /** SQLSTATE raised by updraft_require(ok, message) (migration 0006) when ok is not true. */
 export const REQUIRE_FAILED = 'UD001';
 
-export function isRequireFailure(err: unknown): boolean {
-  // The driver's error may arrive wrapped (drizzle's "Failed query" keeps it as the cause).
-  for (let e = err as { code?: string; cause?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.code === REQUIRE_FAILED) return true;
+/** The `code`s along an error's cause chain: drizzle's "Failed query" wraps the driver's error. */
+function errorCodes(err: unknown): string[] {
+  const codes: string[] = [];
+  for (let e = err as { code?: unknown; cause?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string') codes.push(e.code);
   }
-  return false;
+  return codes;
+}
+
+export function isRequireFailure(err: unknown): boolean {
+  return errorCodes(err).includes(REQUIRE_FAILED);
 }
 
 /** Network-level failures the drivers report without a SQLSTATE. */
@@ -105,10 +110,7 @@ const CONNECTION_CODES = new Set([
 
 /** The connection itself failed (as opposed to the server refusing or aborting a statement). */
 function isConnectionLoss(err: unknown): boolean {
-  for (let e = err as { code?: unknown; cause?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (typeof e.code === 'string' && (CONNECTION_CODES.has(e.code) || e.code.startsWith('08') || e.code.startsWith('57P'))) return true;
-  }
-  return false;
+  return errorCodes(err).some((code) => CONNECTION_CODES.has(code) || code.startsWith('08') || code.startsWith('57P'));
 }
 
 /**
@@ -119,12 +121,9 @@ function isConnectionLoss(err: unknown): boolean {
  * write would fail the same way.
  */
 export function isTransientDbError(err: unknown): boolean {
-  let sqlState: string | null = null;
-  for (let e = err as { code?: unknown; cause?: unknown } | null | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    const code = typeof e.code === 'string' ? e.code : null;
-    if (code && CONNECTION_CODES.has(code)) return true;
-    if (code && /^[0-9A-Z]{5}$/.test(code) && !sqlState) sqlState = code;
-  }
+  const codes = errorCodes(err);
+  if (codes.some((code) => CONNECTION_CODES.has(code))) return true;
+  const sqlState = codes.find((code) => /^[0-9A-Z]{5}$/.test(code));
   if (!sqlState) return true;
   return sqlState.startsWith('08') || sqlState.startsWith('53') || sqlState.startsWith('57P')
     || sqlState === '40001' || sqlState === '40P01';

@@ -42,11 +42,7 @@ describe.skipIf(!privatePgAvailable)('fault: PostgreSQL restarts mid-run', () =>
     return proc;
   }
 
-  // Skipped until fixed: in some runs the worker dies inside postgres.js during the restart
-  // ("Cannot read properties of null (reading 'write')" in connection.js nextWrite), a write
-  // scheduled on a connection the server closed. The rollback path is guarded already; another
-  // path still reaches it.
-  it.skip('reconnects every service, resumes LISTEN and finishes the run with no TI lost or run twice', async () => {
+  it('reconnects every service, resumes LISTEN and finishes the run with no TI lost or run twice', async () => {
     const services = await Promise.all([
       service('scheduler', ['scheduler']), service('worker', ['worker', '--slots', '8']), service('triggerer', ['triggerer']),
     ]);

@@ -33,14 +33,14 @@ export * from './errors.ts';
 
 // Runtime
 export { DagBag, importDagFile, oneLine } from './runtime/dag-bag.ts';
-export { findJsonProblem, storableText } from './runtime/json-value.ts';
+export { findJsonProblem, storableText } from './model/json-value.ts';
 export { Worker, type WorkerOptions } from './runtime/worker.ts';
 export { Batcher } from './runtime/batcher.ts';
 export { Rerunner } from './runtime/rerunner.ts';
 export { evaluateRun } from './runtime/dependencies.ts';
 export { triggerDagRun, type TriggeredRun } from './runtime/runs.ts';
 export { changeTaskInstance, TiAction, type TiSelector } from './runtime/ti-control.ts';
-export { TaskState, RunState, RunType, JobType, FINISHED_TASK_STATES } from './runtime/states.ts';
+export { TaskState, RunState, RunType, JobType, FINISHED_TASK_STATES } from './model/states.ts';
 export { loadConfig, type UpdraftConfig } from './config.ts';
 
 // Database

@@ -9,7 +9,7 @@ import { taskInstances } from '../db/schema.ts';
 import type { Executor } from '../db/client.ts';
 import type { Dag } from '../authoring/dag.ts';
 import { evaluateTriggerRule, type UpstreamCounts } from '../authoring/trigger-rules.ts';
-import { TaskState } from './states.ts';
+import { TaskState } from '../model/states.ts';
 import { Channel, notify, resultRows } from '../db/client.ts';
 import { upsertTrigger } from '../db/queries/triggers.ts';
 import { serializeTrigger } from '../triggers/registry.ts';

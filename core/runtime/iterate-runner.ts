@@ -15,7 +15,7 @@ import type { ClaimedTi } from '../db/queries/task-instances.ts';
 import { loadCheckpoints, setProgress, writeCheckpoints, type CheckpointRow } from '../db/queries/iterate.ts';
 import { TaskFailure, XComSerializationError } from '../errors.ts';
 import { resolveMapLists } from './inputs.ts';
-import { findJsonProblem } from './json-value.ts';
+import { findJsonProblem } from '../model/json-value.ts';
 import { buildContext } from './task-context.ts';
 import { taskLogScope, type LogBuffer } from './task-log.ts';
 import type { SyncPool } from './sync-pool.ts';

@@ -6,7 +6,7 @@ import type { Dag } from '../authoring/dag.ts';
 import { Channel, notify, type Database } from '../db/client.ts';
 import { createRun } from '../db/queries/dag-runs.ts';
 import { UpdraftError } from '../errors.ts';
-import { RunType } from './states.ts';
+import { RunType } from '../model/states.ts';
 
 export interface TriggeredRun {
   runPk: number;

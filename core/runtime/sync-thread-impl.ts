@@ -8,7 +8,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { importDagFile } from './dag-bag.ts';
 import { buildContext, errorToData, type ErrorData } from './task-context.ts';
 import { LogBuffer, installConsoleCapture, taskLogScope, type LogLine } from './task-log.ts';
-import { findJsonProblem } from './json-value.ts';
+import { findJsonProblem } from '../model/json-value.ts';
 import { XComSerializationError } from '../errors.ts';
 import { invokeOperator, deferralRequest, isTaskDeferred, type DeferralFailure, type DeferralRequest } from './invoke.ts';
 import type { ContextData } from '../authoring/context.ts';

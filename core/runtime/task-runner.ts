@@ -17,12 +17,12 @@ import { TaskFailedNoRetry, TaskTimeoutError, XComSerializationError } from '../
 import { IterateOperator, MappedFunctionOperator } from '../authoring/mapping.ts';
 import { runIterate } from './iterate-runner.ts';
 import { findXComArgs } from '../authoring/function-task.ts';
-import { findJsonProblem } from './json-value.ts';
+import { findJsonProblem } from '../model/json-value.ts';
 import { buildContext, errorToData, type ErrorData } from './task-context.ts';
 import { LogBuffer, taskLogScope, type LogLine } from './task-log.ts';
 import type { SyncPool } from './sync-pool.ts';
 import { deferralRequest, invokeOperator, isTaskDeferred, type DeferralFailure, type DeferralRequest } from './invoke.ts';
-import { TaskState } from './states.ts';
+import { TaskState } from '../model/states.ts';
 
 export interface RunInfo {
   logicalDate: Date;

@@ -8,7 +8,7 @@ import { Channel, notify, type Database } from '../db/client.ts';
 import { dagRuns, iterateItems, taskInstances } from '../db/schema.ts';
 import { deleteUnusedTriggers } from '../db/queries/triggers.ts';
 import { UpdraftError } from '../errors.ts';
-import { RunState, TaskState } from './states.ts';
+import { RunState, TaskState } from '../model/states.ts';
 
 export const TiAction = { MARK_FAILED: 'failed', MARK_SUCCESS: 'success', CLEAR: 'clear' } as const;
 export type TiAction = (typeof TiAction)[keyof typeof TiAction];

@@ -25,7 +25,7 @@ import { SyncPool } from './sync-pool.ts';
 import { Batcher } from './batcher.ts';
 import { Rerunner } from './rerunner.ts';
 import { installConsoleCapture, type LogLine } from './task-log.ts';
-import { JobType, TaskState } from './states.ts';
+import { JobType, TaskState } from '../model/states.ts';
 
 export interface WorkerOptions {
   database: Database;

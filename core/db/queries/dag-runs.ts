@@ -8,7 +8,7 @@ import { resultRows, type Channel, type Executor } from '../client.ts';
 import type { Dag } from '../../authoring/dag.ts';
 import { attachLimitKeys } from './limits.ts';
 import { withinTagLimits, type TagLimit } from '../../authoring/limits.ts';
-import { FINISHED_TASK_STATES, RunState, TaskState, type RunType } from '../../runtime/states.ts';
+import { FINISHED_TASK_STATES, RunState, TaskState, type RunType } from '../../model/states.ts';
 
 export interface NewRun {
   dagId: string;

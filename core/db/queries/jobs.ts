@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { jobs } from '../schema.ts';
 import type { Executor } from '../client.ts';
-import type { JobType } from '../../runtime/states.ts';
+import type { JobType } from '../../model/states.ts';
 
 export async function registerJob(ex: Executor, jobType: JobType): Promise<string> {
   const id = `${jobType}-${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;

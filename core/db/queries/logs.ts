@@ -2,7 +2,7 @@
 import { and, asc, eq, type SQL } from 'drizzle-orm';
 import { logs } from '../schema.ts';
 import type { Executor } from '../client.ts';
-import { storableText } from '../../runtime/json-value.ts';
+import { storableText } from '../../model/json-value.ts';
 
 export interface LogWrite {
   tiId: number;

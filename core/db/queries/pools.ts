@@ -2,7 +2,7 @@
 import { asc, eq, sql } from 'drizzle-orm';
 import { pools } from '../schema.ts';
 import type { Executor } from '../client.ts';
-import { TaskState } from '../../runtime/states.ts';
+import { TaskState } from '../../model/states.ts';
 
 export async function setPool(ex: Executor, name: string, slots: number, includeDeferred: boolean, description: string | null): Promise<void> {
   await ex.insert(pools).values({ name, slots, includeDeferred, description })

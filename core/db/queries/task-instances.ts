@@ -6,8 +6,8 @@
 import { and, eq, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
 import { taskInstances, taskInstanceHistory, dagRuns } from '../schema.ts';
 import type { Database, Executor } from '../client.ts';
-import { TaskState } from '../../runtime/states.ts';
-import { storableText } from '../../runtime/json-value.ts';
+import { TaskState } from '../../model/states.ts';
+import { storableText } from '../../model/json-value.ts';
 
 /** A state as a literal, not a parameter: a generic plan can then use the partial indexes that name it. */
 const lit = (state: TaskState): SQL => sql.raw(`'${state}'`);

@@ -5,11 +5,11 @@
  */
 import { sql } from 'drizzle-orm';
 import type { Database, Executor } from '../client.ts';
-import { TaskState } from '../../runtime/states.ts';
+import { TaskState } from '../../model/states.ts';
 import { writeXComs, type XComWrite } from './xcom.ts';
 import { recordHistory } from './task-instances.ts';
 import { FAIL_METHOD } from '../../authoring/deferral.ts';
-import { storableText } from '../../runtime/json-value.ts';
+import { storableText } from '../../model/json-value.ts';
 
 export const EVENT_XCOM_KEY = '__trigger_event__';
 

@@ -8,7 +8,7 @@
 import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { taskInstances, triggers } from '../schema.ts';
 import { resultRows, type Database, type Executor } from '../client.ts';
-import { TaskState, JobType } from '../../runtime/states.ts';
+import { TaskState, JobType } from '../../model/states.ts';
 
 /** Insert a trigger, or join the identical one already waiting; returns its id. */
 export async function upsertTrigger(ex: Executor, name: string, kwargs: string, hash: string): Promise<number> {

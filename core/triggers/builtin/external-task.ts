@@ -10,7 +10,7 @@ import { BaseTrigger } from '../base-trigger.ts';
 import { TriggerEvent } from '../events.ts';
 import { registerTrigger } from '../registry.ts';
 import { dagRuns, taskInstances } from '../../db/schema.ts';
-import { RunState, TaskState } from '../../runtime/states.ts';
+import { RunState, TaskState } from '../../model/states.ts';
 import { MIN_POKE_INTERVAL_MS, isoInstantSchema, sleep, toIsoInstant } from './date-time.ts';
 
 export const EXTERNAL_POKE_INTERVAL_MS = 5_000;

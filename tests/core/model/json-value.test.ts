@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findJsonProblem } from '../../core/runtime/json-value.ts';
+import { findJsonProblem } from '../../../core/model/json-value.ts';
 
 class Point {
   constructor(readonly x: number) {}

@@ -4,11 +4,16 @@
  * and the DAG bag.
  */
 import path from 'node:path';
-import { loadConfig, openDatabase, DagBag, queries, type Database, type UpdraftConfig } from '../core/index.ts';
+import {
+  loadConfig, openDatabase, openSecrets, configureXComStorage, XComStorage, DagBag, queries, masker,
+  type Database, type UpdraftConfig, type SecretsSetup,
+} from '../core/index.ts';
 
 export interface CliEnv {
   config: UpdraftConfig;
   database: Database;
+  /** Connections and variables: the lookup in backend order, and the database store. */
+  secrets: SecretsSetup;
 }
 
 export async function openEnv(opts: { service?: boolean; memory?: boolean; migrate?: boolean } = {}): Promise<CliEnv> {
@@ -22,15 +27,21 @@ export async function openEnv(opts: { service?: boolean; memory?: boolean; migra
   });
   // PGlite is embedded: creating its schema on first use is what a zero-setup default means.
   if (opts.migrate || database.kind === 'pglite') await database.migrate();
-  return { config, database };
+  configureXComStorage(XComStorage.fromConfig(config.xcom));
+  return { config, database, secrets: await openSecrets(config, database) };
 }
 
 export function loadBag(config: UpdraftConfig): Promise<DagBag> {
   return DagBag.load(config.dagsFolder);
 }
 
+/** Every line the CLI prints goes through the masker: a secret this process has seen prints as ***. */
+export function out(text: string): void {
+  process.stdout.write(masker.mask(text));
+}
+
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value)}\n`);
+  out(`${JSON.stringify(value)}\n`);
 }
 
 export function table(rows: Record<string, unknown>[], columns: string[]): string {

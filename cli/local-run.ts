@@ -4,7 +4,7 @@
  * here is what runs in production.
  */
 import { eq } from 'drizzle-orm';
-import { queries, schema, triggerDagRun, Worker, RunState, TaskState, type Dag, type DagBag, type Database } from '../core/index.ts';
+import { queries, schema, triggerDagRun, Worker, RunState, TaskState, type Dag, type DagBag, type Database, type Secrets } from '../core/index.ts';
 import { Scheduler } from '../scheduler/index.ts';
 import { Triggerer } from '../triggerer/index.ts';
 
@@ -16,7 +16,7 @@ export interface LocalRunResult {
 }
 
 export async function runDagLocally(database: Database, bag: DagBag, dag: Dag, conf: Record<string, unknown>,
-  opts: { onlyTask?: string; onProgress?: (line: string) => void } = {}): Promise<LocalRunResult> {
+  opts: { onlyTask?: string; onProgress?: (line: string) => void; secrets?: Secrets } = {}): Promise<LocalRunResult> {
   await database.db.transaction((tx) => queries.dags.syncDagBag(tx, bag.dags.values(), bag.errors));
   const { runPk, runId } = await triggerDagRun(database, dag, conf);
   const scheduler = await Scheduler.create({ database, dagBag: bag, watchFiles: false, createScheduledRuns: false, zombieThresholdMs: 3_600_000 });
@@ -27,9 +27,9 @@ export async function runDagLocally(database: Database, bag: DagBag, dag: Dag, c
     await database.db.update(schema.taskInstances).set({ state: TaskState.SCHEDULED, scheduledAt: new Date() })
       .where(eq(schema.taskInstances.taskId, opts.onlyTask));
   }
-  const worker = await Worker.create({ database, dagBag: bag, slots: 32 });
+  const worker = await Worker.create({ database, dagBag: bag, slots: 32, secrets: opts.secrets });
   // Deferring tasks run in-process too: a triggerer on the same throwaway database.
-  const triggerer = await Triggerer.create({ database });
+  const triggerer = await Triggerer.create({ database, secrets: opts.secrets });
   const seen = new Map<number, string>();
   try {
     for (;;) {

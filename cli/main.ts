@@ -9,6 +9,8 @@ import * as services from './commands/services.ts';
 import * as dags from './commands/dags.ts';
 import * as triggers from './commands/triggers.ts';
 import * as pools from './commands/pools.ts';
+import * as conns from './commands/connections.ts';
+import { tasksRender } from './commands/render.ts';
 import { TiAction } from '../core/index.ts';
 
 const USAGE = `usage: updraft <command>
@@ -29,8 +31,16 @@ const USAGE = `usage: updraft <command>
   tasks clear|mark-failed|mark-success <dagId> <runId> <taskId>
                                      change a TI by hand (a deferred one has its trigger killed)
   triggers list [--json]             triggers, their triggerer, age and waiting TIs
-  triggers rotate-key                re-seal trigger kwargs with UPDRAFT_SECRET_KEY
-                                     (old keys in UPDRAFT_SECRET_KEY_PREVIOUS, comma-separated)
+  rotate-key                         re-seal trigger kwargs, connections and variables with the
+                                     current key (old keys in UPDRAFT_SECRET_KEY_PREVIOUS, comma-separated)
+  connections add <id> (--uri URI | --json JSON | --type T [--host H] [--port P] [--login L]
+                  [--password PW] [--schema S] [--extra JSON]) [--description D] [--replace]
+  connections get <id> [--uri] [--show-secrets] | list | delete <id> | test <id>
+  connections export <file> | import <file> [--replace]
+  variables get <key> [--default V] | set <key> <value> [--description D] | list | delete <key>
+  variables export <file> | import <file>
+  tasks render <dagId> <taskId> [--logical-date D] [--conf JSON]
+                                     a task's templated fields, rendered, without running it
   runs list [--dag-id ID] [--json]
   runs show <runId> [--dag-id ID] [--json]
   import-errors [--json]
@@ -39,7 +49,9 @@ const USAGE = `usage: updraft <command>
 
 environment: DATABASE_URL (PostgreSQL; default is embedded PGlite in UPDRAFT_DATA_DIR=.updraft),
 UPDRAFT_DAGS_FOLDER (default dags), UPDRAFT_WORKER_SLOTS, UPDRAFT_ZOMBIE_THRESHOLD, UPDRAFT_HEARTBEAT,
-UPDRAFT_TRIGGERER_HEALTH_THRESHOLD, UPDRAFT_SECRET_KEY (encrypts trigger kwargs at rest)`;
+UPDRAFT_TRIGGERER_HEALTH_THRESHOLD, UPDRAFT_SECRET_KEY (seals connections, variables and trigger kwargs at rest),
+UPDRAFT_CONN_<ID> (a connection URI or JSON), UPDRAFT_VAR_<KEY>, UPDRAFT_SECRETS_FILE, UPDRAFT_XCOM_PATH.
+Every command that lists or shows takes --json.`;
 
 function priorityArg(v: string | undefined): number {
   if (v === undefined) return 0;
@@ -54,9 +66,20 @@ function durationArg(v: string, flag: string): number {
   return ms;
 }
 
+/** `connections add --json {...}` carries a document, while --json elsewhere asks for JSON output. */
+function separateDocument(argv: string[]): string[] {
+  const i = argv.indexOf('--json');
+  if (argv[0] === 'connections' && argv[1] === 'add' && i >= 0 && argv[i + 1]?.trim().startsWith('{')) {
+    return [...argv.slice(0, i), '--conn-json', ...argv.slice(i + 1)];
+  }
+  // `connections get --uri` is a switch; `connections add --uri URI` carries a value.
+  if (argv[0] === 'connections' && argv[1] === 'get') return argv.map((a) => (a === '--uri' ? '--as-uri' : a));
+  return argv;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: separateDocument(argv),
     allowPositionals: true,
     options: {
       json: { type: 'boolean', default: false },
@@ -72,6 +95,20 @@ async function main(argv: string[]): Promise<number> {
       'include-deferred': { type: 'boolean', default: false },
       description: { type: 'string' },
       'metrics-port': { type: 'string' },
+      uri: { type: 'string' },
+      'as-uri': { type: 'boolean', default: false },
+      'conn-json': { type: 'string' },
+      type: { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      login: { type: 'string' },
+      password: { type: 'string' },
+      schema: { type: 'string' },
+      extra: { type: 'string' },
+      replace: { type: 'boolean', default: false },
+      'show-secrets': { type: 'boolean', default: false },
+      default: { type: 'string' },
+      'logical-date': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -90,14 +127,32 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return cmd || values.help ? 0 : 2;
   }
-  const key = ['db', 'dags', 'tasks', 'runs', 'triggers', 'pools'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
+  const key = ['db', 'dags', 'tasks', 'runs', 'triggers', 'pools', 'connections', 'variables'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
   switch (key) {
     case 'standalone': await services.standalone(); return 0;
     case 'scheduler': await services.scheduler(); return 0;
     case 'worker': await services.worker(int(values.slots, '--slots'), durationArg(values.grace, '--grace')); return 0;
     case 'triggerer': await triggers.triggerer(int(values.capacity, '--capacity'), int(values['metrics-port'], '--metrics-port')); return 0;
     case 'triggers list': await triggers.triggersList(values.json); return 0;
-    case 'triggers rotate-key': await triggers.rotateKey(); return 0;
+    case 'triggers rotate-key':
+    case 'rotate-key': await triggers.rotateKey(values.json); return 0;
+    case 'connections add': await conns.connectionsAdd(need(a, '<id>'), {
+      uri: values.uri, doc: values['conn-json'], type: values.type, host: values.host, port: values.port, login: values.login,
+      password: values.password, schema: values.schema, extra: values.extra, description: values.description,
+    }, values.replace, values.json); return 0;
+    case 'connections get': await conns.connectionsGet(need(a, '<id>'), values['as-uri'], values['show-secrets'], values.json); return 0;
+    case 'connections list': await conns.connectionsList(values.json); return 0;
+    case 'connections delete': await conns.connectionsDelete(need(a, '<id>'), values.json); return 0;
+    case 'connections export': await conns.connectionsExport(need(a, '<file>'), values.json); return 0;
+    case 'connections import': await conns.connectionsImport(need(a, '<file>'), values.replace, values.json); return 0;
+    case 'connections test': return conns.connectionsTest(need(a, '<id>'), values.json);
+    case 'variables get': return conns.variablesGet(need(a, '<key>'), values.default, values.json);
+    case 'variables set': await conns.variablesSet(need(a, '<key>'), need(b, '<value>'), values.description, values.json); return 0;
+    case 'variables list': await conns.variablesList(values.json); return 0;
+    case 'variables delete': await conns.variablesDelete(need(a, '<key>'), values.json); return 0;
+    case 'variables export': await conns.variablesExport(need(a, '<file>'), values.json); return 0;
+    case 'variables import': await conns.variablesImport(need(a, '<file>'), values.json); return 0;
+    case 'tasks render': await tasksRender(need(a, '<dagId>'), need(b, '<taskId>'), values['logical-date'], values.conf, values.json); return 0;
     case 'tasks clear': await triggers.changeTask(TiAction.CLEAR, need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>')); return 0;
     case 'tasks mark-failed': await triggers.changeTask(TiAction.MARK_FAILED, need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>')); return 0;
     case 'tasks mark-success': await triggers.changeTask(TiAction.MARK_SUCCESS, need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>')); return 0;

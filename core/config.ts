@@ -18,6 +18,17 @@ const poolSchema = z.object({
   description: z.string().optional(),
 }).strict();
 
+const xcomSchema = z.object({
+  /** Where values larger than `inlineLimit` go: the database (default) or a shared folder. */
+  backend: z.enum(['database', 'filesystem']).default('database'),
+  /** The folder of the filesystem backend: one every worker and triggerer can reach. */
+  path: z.string().min(1).optional(),
+  /** Values whose JSON is larger than this many bytes are compressed (default 64 KiB). */
+  compressAbove: z.number().int().nonnegative().default(65_536),
+  /** Values larger than this leave the row for the backend (default 64 KiB). */
+  inlineLimit: z.number().int().nonnegative().default(65_536),
+}).strict().refine((x) => x.backend !== 'filesystem' || x.path, { message: 'the filesystem XCom backend needs "path": a folder every worker and triggerer can reach' });
+
 const fileSchema = z.object({
   $schema: z.string().optional(),
   dagsFolder: z.string().optional(),
@@ -34,6 +45,15 @@ const fileSchema = z.object({
   runTagConcurrencyLimits: z.array(tagLimitSchema).optional(),
   /** Pools created (or resized) when a scheduler or standalone starts. */
   pools: z.record(z.string().min(1), poolSchema).optional(),
+  /** A custom secrets backend, asked first: a module exporting createSecretsBackend(options). */
+  secretsBackend: z.object({ module: z.string().min(1), options: z.record(z.string(), z.unknown()).optional() }).strict().optional(),
+  /** A local JSON or YAML file of connections and variables, asked before the environment. */
+  secretsFile: z.string().min(1).optional(),
+  /** How long a process reuses a connection or variable it looked up. */
+  secretsCacheTtl: durationSchema.optional(),
+  /** The key that seals connections and variables when UPDRAFT_SECRET_KEY is not set. */
+  secretKeyFile: z.string().min(1).optional(),
+  xcom: xcomSchema.optional(),
 }).strict();
 
 const envSchema = z.object({
@@ -48,7 +68,17 @@ const envSchema = z.object({
   UPDRAFT_IDLE_TRANSACTION_TIMEOUT: durationSchema.optional(),
   UPDRAFT_MAX_MAP_LENGTH: z.coerce.number().int().positive().optional(),
   UPDRAFT_MAX_CONCURRENT_RUNS: z.coerce.number().int().min(-1).optional(),
+  UPDRAFT_SECRETS_FILE: z.string().optional(),
+  UPDRAFT_SECRET_KEY_FILE: z.string().optional(),
+  UPDRAFT_XCOM_PATH: z.string().optional(),
 });
+
+export interface XComConfig {
+  readonly backend: 'database' | 'filesystem';
+  readonly path: string | null;
+  readonly compressAbove: number;
+  readonly inlineLimit: number;
+}
 
 export interface PoolConfig {
   readonly slots: number;
@@ -74,6 +104,11 @@ export interface UpdraftConfig {
   readonly maxConcurrentRuns: number;
   readonly runTagConcurrencyLimits: readonly TagLimit[];
   readonly pools: Readonly<Record<string, PoolConfig>>;
+  readonly secretsBackend: { readonly module: string; readonly options: Readonly<Record<string, unknown>> } | null;
+  readonly secretsFile: string | null;
+  readonly secretsCacheTtlMs: number;
+  readonly secretKeyFile: string;
+  readonly xcom: XComConfig;
   /** The config file read, if any. */
   readonly configFile: string | null;
 }
@@ -84,9 +119,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const parsed = envSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
   if (!parsed.success) throw new ConfigError(`invalid environment: ${formatZodIssues(parsed.error)}`);
   const e = parsed.data;
+  const dataDir = e.UPDRAFT_DATA_DIR ?? f.dataDir ?? '.updraft';
+  // Paths in the config file are relative to the file; others to the working directory.
+  const baseDir = fileConfig.file ? path.dirname(fileConfig.file) : cwd;
   return Object.freeze({
     databaseUrl: e.DATABASE_URL ?? null,
-    dataDir: e.UPDRAFT_DATA_DIR ?? f.dataDir ?? '.updraft',
+    dataDir,
     dagsFolder: e.UPDRAFT_DAGS_FOLDER ?? f.dagsFolder ?? 'dags',
     workerSlots: e.UPDRAFT_WORKER_SLOTS ?? f.workerSlots ?? 16,
     heartbeatMs: e.UPDRAFT_HEARTBEAT ?? f.heartbeat ?? 5000,
@@ -98,8 +136,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     maxConcurrentRuns: e.UPDRAFT_MAX_CONCURRENT_RUNS ?? f.maxConcurrentRuns ?? -1,
     runTagConcurrencyLimits: Object.freeze(f.runTagConcurrencyLimits ?? []),
     pools: Object.freeze(f.pools ?? {}),
+    secretsBackend: f.secretsBackend ? Object.freeze({ module: f.secretsBackend.module, options: Object.freeze(f.secretsBackend.options ?? {}) }) : null,
+    secretsFile: resolveFrom(baseDir, e.UPDRAFT_SECRETS_FILE ?? f.secretsFile),
+    secretsCacheTtlMs: f.secretsCacheTtl ?? 10_000,
+    secretKeyFile: resolveFrom(baseDir, e.UPDRAFT_SECRET_KEY_FILE ?? f.secretKeyFile) ?? path.resolve(cwd, dataDir, 'secret.key'),
+    xcom: Object.freeze({
+      backend: f.xcom?.backend ?? (e.UPDRAFT_XCOM_PATH ? 'filesystem' : 'database'),
+      path: resolveFrom(baseDir, e.UPDRAFT_XCOM_PATH ?? f.xcom?.path),
+      compressAbove: f.xcom?.compressAbove ?? 65_536,
+      inlineLimit: f.xcom?.inlineLimit ?? 65_536,
+    }),
     configFile: fileConfig.file,
   });
+}
+
+function resolveFrom(baseDir: string, p: string | undefined): string | null {
+  return p ? path.resolve(baseDir, p) : null;
 }
 
 function readConfigFile(env: NodeJS.ProcessEnv, cwd: string): { file: string | null; values: z.output<typeof fileSchema> } {

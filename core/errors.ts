@@ -76,6 +76,13 @@ export class XComSerializationError extends TaskFailure {
   }
 }
 
+/** A variable a task asked for is not defined in any source. */
+export class VariableNotFoundError extends TaskFailure {
+  constructor(readonly key: string, detail?: string) {
+    super(detail ? `variable "${key}": ${detail}` : `variable "${key}" is not defined; set it with \`updraft variables set ${key} <value>\` or UPDRAFT_VAR_${key.toUpperCase()}, or pass a default`);
+  }
+}
+
 /** A worker disappeared while running the task. */
 export class ZombieTaskError extends TaskFailure {}
 

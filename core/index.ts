@@ -14,7 +14,7 @@ export { TriggerRule, TRIGGER_RULES, evaluateTriggerRule, type UpstreamCounts, t
 export { retryDelayMs, shouldRetry, type RetryPolicy } from './authoring/retry.ts';
 export { intervalsToRun, nextFireAfter, validateSchedule, presetToCron, type DataInterval } from './authoring/schedule.ts';
 export { parseDuration, type Duration } from './authoring/duration.ts';
-export type { Context, TaskLogger, TaskInstanceHandle } from './authoring/context.ts';
+export type { Context, TaskLogger, TaskInstanceHandle, VariableOptions } from './authoring/context.ts';
 export { TaskDeferred, FAIL_METHOD, type DeferOptions } from './authoring/deferral.ts';
 
 // Triggers
@@ -42,6 +42,25 @@ export { triggerDagRun, type TriggeredRun } from './runtime/runs.ts';
 export { changeTaskInstance, TiAction, type TiSelector } from './runtime/ti-control.ts';
 export { TaskState, RunState, RunType, JobType, FINISHED_TASK_STATES } from './model/states.ts';
 export { loadConfig, type UpdraftConfig } from './config.ts';
+
+// Connections, variables, secrets, XCom storage
+export { CONN_ID, connectionSchema, validateConnection, connectionView, InvalidConnectionError, type Connection, type ConnectionInput } from './connections/connection.ts';
+export { registerConnectionType, connectionType, connectionTypes, type ConnectionType, type ConnectionTestResult } from './connections/types.ts';
+export { parseConnectionUri, formatConnectionUri, ConnectionUriError, type ConnectionFields } from './connections/uri.ts';
+export {
+  SecretAccessDenied, EnvSecretsBackend, FileSecretsBackend, DatabaseSecretsBackend, loadCustomBackend, envConnName, envVarName,
+  type SecretsBackend, type RawConnection, type CustomBackendSpec,
+} from './connections/backends.ts';
+export { Secrets, ConnectionNotFoundError, toConnection, type SecretsOptions } from './connections/secrets.ts';
+export { SecretStore, type StoredVariable } from './connections/store.ts';
+export { openSecrets, defaultSecrets, type SecretsSetup } from './connections/setup.ts';
+export { SecretBox, SecretKeyError } from './secrets/secret-box.ts';
+export { masker, maskSecret, isSensitiveKey, Masker, SENSITIVE_KEY_WORDS } from './secrets/masker.ts';
+export { variableValue } from './runtime/task-context.ts';
+export { renderTaskFields } from './runtime/render-task.ts';
+export { renderFields, buildTemplateContext, TemplateRenderError, type RenderRequest, type TemplateLookups } from './templates/render.ts';
+export { XComStorage, xcomStorage, configureXComStorage, XComCodec, XComStorageError, type StoredXCom } from './xcom/storage.ts';
+export { FileXComStore, type XComBlobStore } from './xcom/file-store.ts';
 
 // Database
 export { openDatabase, notify, Channel, redact, dbErrorMessage, isTransientDbError, type Database, type Db, type Tx, type Executor } from './db/client.ts';

@@ -5,7 +5,7 @@
  * only for a user kill, never for a triggerer shutdown or a reassignment.
  */
 import { performance } from 'node:perf_hooks';
-import { findJsonProblem, type BaseTrigger, type Database, type TriggerOutcome } from '../core/index.ts';
+import { findJsonProblem, variableValue, type BaseTrigger, type Connection, type Database, type TaskLogger, type TriggerOutcome, type TriggerRuntime, type VariableOptions } from '../core/index.ts';
 import { triggerScope, type TriggerScope, type Watchdog } from './watchdog.ts';
 
 /** What a run needs from the triggerer that owns it (one object, not a closure per run). */
@@ -14,10 +14,16 @@ export interface TriggerRunOwner {
   readonly watchdog: Watchdog;
   accept(outcome: TriggerOutcome): void;
   report(message: string): void;
+  connection(connId: string): Promise<Connection>;
+  variable(key: string): Promise<string | undefined>;
+  triggerLog(run: TriggerRun, level: 'info' | 'warn' | 'error' | 'debug', message: string, args: unknown[]): void;
 }
 
-/** Kept small on purpose: a triggerer holds 100,000 of these. */
-export class TriggerRun implements TriggerScope {
+/**
+ * Kept small on purpose: a triggerer holds 100,000 of these. It is also the trigger's
+ * runtime (prototype methods and getters, so no closures per trigger).
+ */
+export class TriggerRun implements TriggerScope, TriggerRuntime {
   readonly controller = new AbortController();
   /** Ids of the TIs waiting on this trigger (usually one; many when deduplicated). */
   readonly tiIds: number[] = [];
@@ -28,7 +34,7 @@ export class TriggerRun implements TriggerScope {
   constructor(readonly triggerId: number, readonly name: string, private readonly trigger: BaseTrigger, private readonly owner: TriggerRunOwner) {}
 
   start(): void {
-    this.trigger.runtime = { signal: this.controller.signal, database: this.owner.database, triggerId: this.triggerId };
+    this.trigger.runtime = this;
     // Callbacks rather than an async wrapper: each awaiting layer would keep promises alive
     // per trigger, and a triggerer holds 100,000 of them.
     triggerScope.run(this, () => {
@@ -45,6 +51,31 @@ export class TriggerRun implements TriggerScope {
       }
       next.then((step) => this.onStep(step), (err) => this.onError(err));
     });
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get database(): Database {
+    return this.owner.database;
+  }
+
+  get log(): TaskLogger {
+    return {
+      info: (m, ...a) => this.owner.triggerLog(this, 'info', m, a),
+      warn: (m, ...a) => this.owner.triggerLog(this, 'warn', m, a),
+      error: (m, ...a) => this.owner.triggerLog(this, 'error', m, a),
+      debug: (m, ...a) => this.owner.triggerLog(this, 'debug', m, a),
+    };
+  }
+
+  connection(connId: string): Promise<Connection> {
+    return this.owner.connection(connId);
+  }
+
+  async variable<T = string>(key: string, options?: VariableOptions<T>): Promise<T> {
+    return variableValue(key, await this.owner.variable(key), options);
   }
 
   private onStep(step: IteratorResult<unknown, void>): void {

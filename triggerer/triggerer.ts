@@ -7,9 +7,11 @@
  * cancelled with onKill. The watchdog names any trigger that blocks the loop.
  */
 import type { Server } from 'node:http';
+import { format } from 'node:util';
+import type { SQL } from 'drizzle-orm';
 import {
   Channel, notify, queries, JobType, KwargsCodec, deserializeTrigger, oneLine, Batcher, Rerunner, dbErrorMessage,
-  type Database, type TriggerOutcome,
+  xcomStorage, masker, defaultSecrets, type Secrets, type Connection, type Database, type TriggerOutcome,
 } from '../core/index.ts';
 import { TriggerRun, type TriggerRunOwner } from './trigger-run.ts';
 import { TriggererMetrics } from './metrics.ts';
@@ -29,8 +31,15 @@ export interface TriggererOptions {
   blockThresholdMs?: number;
   metricsPort?: number;
   codec?: KwargsCodec;
+  /** Connections and variables for triggers; defaults to the environment, then the database. */
+  secrets?: Secrets;
+  /** How often lines from `runtime.log` are written to the waiting TIs' logs (default 1 s). */
+  logFlushMs?: number;
   log?: (message: string) => void;
 }
+
+/** Lines kept for the TI logs before the oldest are dropped (a trigger logging in a tight loop). */
+const MAX_PENDING_LOG_LINES = 50_000;
 
 export class Triggerer implements TriggerRunOwner {
   readonly runs = new Map<number, TriggerRun>();
@@ -38,7 +47,11 @@ export class Triggerer implements TriggerRunOwner {
   readonly watchdog: Watchdog;
   private readonly capacity: number;
   private readonly codec: KwargsCodec;
+  private readonly secrets: Secrets;
   private readonly outcomes: Batcher<TriggerOutcome>;
+  /** Trigger log lines not yet written to the TIs' logs. */
+  private pendingLogs: queries.logs.TriggerLogWrite[] = [];
+  private droppedLogs = 0;
   /** Deferral-timeout timers by TI id. */
   private readonly tiTimers = new Map<number, NodeJS.Timeout>();
   private lastOrphanSweep = 0;
@@ -54,6 +67,7 @@ export class Triggerer implements TriggerRunOwner {
   private constructor(private readonly opts: TriggererOptions, readonly id: string) {
     this.capacity = opts.capacity ?? 100_000;
     this.codec = opts.codec ?? KwargsCodec.fromEnv();
+    this.secrets = opts.secrets ?? defaultSecrets(opts.database).secrets;
     this.outcomes = new Batcher((batch) => this.flush(batch), {
       onError: (err, n) => this.log(`could not apply ${n} trigger event(s), retrying: ${dbErrorMessage(err)}`),
       // An outcome the database refuses fails the waits on that trigger alone, saying why.
@@ -89,6 +103,38 @@ export class Triggerer implements TriggerRunOwner {
     this.log(message);
   }
 
+  connection(connId: string): Promise<Connection> {
+    return this.secrets.connection(connId);
+  }
+
+  variable(key: string): Promise<string | undefined> {
+    return this.secrets.variable(key);
+  }
+
+  triggerLog(run: TriggerRun, level: 'info' | 'warn' | 'error' | 'debug', message: string, args: unknown[]): void {
+    if (this.pendingLogs.length >= MAX_PENDING_LOG_LINES) {
+      this.droppedLogs++;
+      return;
+    }
+    this.pendingLogs.push({ triggerId: run.triggerId, ts: new Date(), level, message: masker.mask(`[${run.name}] ${args.length ? format(message, ...args) : message}`) });
+  }
+
+  /** The pending trigger log lines as one statement, taken off the queue. */
+  private takeLogs(): SQL | null {
+    if (this.droppedLogs) {
+      this.log(`${this.droppedLogs} trigger log line(s) dropped: more than ${MAX_PENDING_LOG_LINES} were waiting to be written`);
+      this.droppedLogs = 0;
+    }
+    const lines = this.pendingLogs;
+    this.pendingLogs = [];
+    return queries.logs.writeTriggerLogsStatement(lines);
+  }
+
+  private async flushLogs(): Promise<void> {
+    const statement = this.takeLogs();
+    if (statement) await this.opts.database.db.execute(statement);
+  }
+
   static async create(opts: TriggererOptions): Promise<Triggerer> {
     const id = await queries.jobs.registerJob(opts.database.db, JobType.TRIGGERER);
     const t = new Triggerer(opts, id);
@@ -99,6 +145,7 @@ export class Triggerer implements TriggerRunOwner {
     });
     if (opts.metricsPort !== undefined) t.server = await t.metrics.serve(opts.metricsPort);
     t.every(opts.heartbeatMs ?? 5000, () => t.heartbeat());
+    t.every(opts.logFlushMs ?? 1000, () => t.flushLogs());
     t.updateGauges();
     t.wake();
     return t;
@@ -214,10 +261,14 @@ export class Triggerer implements TriggerRunOwner {
   /** Apply a batch of outcomes: delete the fired rows first, then resume or finish their TIs. */
   private async flush(batch: TriggerOutcome[]): Promise<void> {
     const { database } = this.opts;
-    const inline = this.opts.inlineEventLimit ?? 64 * 1024;
+    const storage = xcomStorage();
+    const inline = this.opts.inlineEventLimit ?? storage.options.inlineLimit;
+    const logs = this.takeLogs();
     const applied = await database.db.transaction(async (tx) => {
+      // Lines first: once the outcome applies, the TIs no longer point at the trigger.
+      if (logs) await tx.execute(logs);
       await queries.triggers.deleteTriggers(tx, batch.map((o) => o.triggerId));
-      const tis = await queries.triggerEvents.applyTriggerOutcomes(tx, database, batch, inline);
+      const tis = await queries.triggerEvents.applyTriggerOutcomes(tx, database, batch, inline, (w) => storage.encodeWrite(w));
       if (tis.some((t) => t.state === 'scheduled')) await notify(tx, Channel.WORKER);
       const ended = [...new Set(tis.filter((t) => t.state !== 'scheduled').map((t) => t.runPk))];
       if (ended.length) await notify(tx, Channel.SCHEDULER, `runs:${ended.join(',')}`);
@@ -311,6 +362,7 @@ export class Triggerer implements TriggerRunOwner {
     await this.unlisten?.();
     await this.outcomes.drain();
     for (const id of [...this.runs.keys()]) this.stopRun(id, false);
+    await this.flushLogs().catch((err) => this.log(`trigger log lines lost at shutdown: ${oneLine(err)}`));
     const { database } = this.opts;
     await database.db.transaction(async (tx) => {
       await queries.triggers.releaseTriggers(tx, this.id);

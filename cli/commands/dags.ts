@@ -1,7 +1,7 @@
 /** `dags list|trigger|test`, `tasks test|logs`, `runs list|show`, `import-errors`, `db migrate`. */
 import { and, eq } from 'drizzle-orm';
-import { loadConfig, queries, schema, triggerDagRun, UnknownTaskError, UpdraftError } from '../../core/index.ts';
-import { openEnv, loadBag, printJson, table, applyConfigPools } from '../env.ts';
+import { loadConfig, openSecrets, queries, schema, triggerDagRun, UnknownTaskError, UpdraftError } from '../../core/index.ts';
+import { openEnv, loadBag, printJson, table, applyConfigPools, out } from '../env.ts';
 import { runDagLocally } from '../local-run.ts';
 import { UsageError } from '../errors.ts';
 
@@ -31,7 +31,7 @@ export async function dagsList(json: boolean): Promise<void> {
   }));
   if (json) printJson({ dags: rows, importErrors: [...bag.errors].map(([fileloc, error]) => ({ fileloc, error })) });
   else {
-    process.stdout.write(`${table(rows, ['dagId', 'schedule', 'tasks', 'fileloc'])}\n`);
+    out(`${table(rows, ['dagId', 'schedule', 'tasks', 'fileloc'])}\n`);
     if (bag.errors.size) process.stderr.write(`${bag.errors.size} file(s) failed to import; run \`updraft import-errors\`\n`);
   }
 }
@@ -41,7 +41,7 @@ export async function importErrors(json: boolean): Promise<void> {
   const bag = await loadBag(config);
   const rows = [...bag.errors].map(([fileloc, error]) => ({ fileloc, error }));
   if (json) printJson(rows);
-  else process.stdout.write(rows.length ? `${rows.map((r) => `${r.fileloc}: ${r.error}`).join('\n')}\n` : 'no import errors\n');
+  else out(rows.length ? `${rows.map((r) => `${r.fileloc}: ${r.error}`).join('\n')}\n` : 'no import errors\n');
 }
 
 export async function dagsTrigger(dagId: string, confRaw: string | undefined, runId: string | undefined, priority = 0, tagArgs: string[] = []): Promise<void> {
@@ -57,7 +57,7 @@ export async function dagsTrigger(dagId: string, confRaw: string | undefined, ru
     const dag = bag.get(dagId);
     await database.db.transaction((tx) => queries.dags.syncDagBag(tx, bag.dags.values(), bag.errors));
     const run = await triggerDagRun(database, dag, conf, { runId, priority, tags });
-    process.stdout.write(`queued run ${run.runId} of ${dagId}\n`);
+    out(`queued run ${run.runId} of ${dagId}\n`);
   } finally {
     await database.close();
   }
@@ -66,28 +66,32 @@ export async function dagsTrigger(dagId: string, confRaw: string | undefined, ru
 export async function dagsTest(dagId: string, confRaw: string | undefined, json: boolean, onlyTask?: string): Promise<number> {
   const conf = parseConfArg(confRaw);
   const { config, database } = await openEnv({ memory: true });
+  // The run's own database is thrown away; connections and variables come from the real one.
+  const metadata = config.databaseUrl ? await openEnv() : null;
+  const secrets = metadata?.secrets.secrets ?? (await openSecrets(config, database)).secrets;
   try {
     const bag = await loadBag(config);
     const dag = bag.get(dagId);
     if (onlyTask && !dag.tasks.has(onlyTask)) throw new UnknownTaskError(dagId, onlyTask);
     await applyConfigPools(database, config);
     const result = await runDagLocally(database, bag, dag, conf, {
-      onlyTask,
+      onlyTask, secrets,
       onProgress: json ? undefined : (line) => process.stderr.write(`  ${line}\n`),
     });
     if (json) {
       printJson({ dagId: result.dagId, runId: result.runId, state: result.state, taskInstances: result.taskInstances.map(({ taskId, mapIndex, state, tryNumber }) => ({ taskId, mapIndex, state, tryNumber })) });
     } else {
       const shown = onlyTask ? result.taskInstances.filter((t) => t.taskId === onlyTask) : result.taskInstances;
-      process.stdout.write(`${table(shown, ['taskId', 'mapIndex', 'state', 'tryNumber', 'error'])}\n`);
+      out(`${table(shown, ['taskId', 'mapIndex', 'state', 'tryNumber', 'error'])}\n`);
       if (onlyTask) {
-        for (const t of shown) for (const l of await queries.logs.readLogs(database.db, t.id)) process.stdout.write(`[${l.ts.toISOString()}] ${l.level.toUpperCase()} ${l.message}\n`);
+        for (const t of shown) for (const l of await queries.logs.readLogs(database.db, t.id)) out(`[${l.ts.toISOString()}] ${l.level.toUpperCase()} ${l.message}\n`);
       }
-      process.stdout.write(`run ${result.runId}: ${result.state}\n`);
+      out(`run ${result.runId}: ${result.state}\n`);
     }
     return result.state === 'success' ? 0 : 1;
   } finally {
     await database.close();
+    await metadata?.database.close();
   }
 }
 
@@ -100,8 +104,8 @@ export async function tasksLogs(runId: string, taskId: string, tryNumber: number
     const lines = [];
     for (const ti of tis) lines.push(...(await queries.logs.readLogs(database.db, ti.id, tryNumber)).map((l) => ({ ...l, mapIndex: ti.mapIndex })));
     if (json) printJson(lines);
-    else if (!lines.length) process.stdout.write('(no log lines)\n');
-    else for (const l of lines) process.stdout.write(`[try ${l.tryNumber}] ${l.ts.toISOString()} ${l.level.toUpperCase()} ${l.message}\n`);
+    else if (!lines.length) out('(no log lines)\n');
+    else for (const l of lines) out(`[try ${l.tryNumber}] ${l.ts.toISOString()} ${l.level.toUpperCase()} ${l.message}\n`);
   } finally {
     await database.close();
   }
@@ -112,7 +116,7 @@ export async function runsList(dagId: string | undefined, json: boolean): Promis
   try {
     const runs = await queries.dagRuns.listRuns(database.db, dagId);
     if (json) printJson(runs);
-    else process.stdout.write(`${table(runs, ['dagId', 'runId', 'state', 'runType', 'logicalDate', 'startDate', 'endDate'])}\n`);
+    else out(`${table(runs, ['dagId', 'runId', 'state', 'runType', 'logicalDate', 'startDate', 'endDate'])}\n`);
   } finally {
     await database.close();
   }
@@ -133,10 +137,10 @@ export async function runsShow(runId: string, dagId: string | undefined, json: b
     if (json) printJson(dagId || views.length === 1 ? views[0] : views);
     else {
       for (const v of views) {
-        process.stdout.write(`${v.dagId} ${v.runId}: ${v.state} (logical date ${v.logicalDate.toISOString()})\n`);
+        out(`${v.dagId} ${v.runId}: ${v.state} (logical date ${v.logicalDate.toISOString()})\n`);
         // Iterate TIs show their items as "done/total (n failed)".
         const rows = v.taskInstances.map((t) => ({ ...t, progress: t.progress ? `${t.progress.done}/${t.progress.total}${t.progress.failed ? ` (${t.progress.failed} failed)` : ''}` : null }));
-        process.stdout.write(`${table(rows, ['taskId', 'mapIndex', 'state', 'tryNumber', 'progress', 'duration', 'error'])}\n\n`);
+        out(`${table(rows, ['taskId', 'mapIndex', 'state', 'tryNumber', 'progress', 'duration', 'error'])}\n\n`);
       }
     }
   } finally {

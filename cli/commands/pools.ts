@@ -1,6 +1,6 @@
 /** `pools set|list|delete`. */
 import { queries, UpdraftError } from '../../core/index.ts';
-import { openEnv, printJson, table } from '../env.ts';
+import { openEnv, printJson, table, out } from '../env.ts';
 import { UsageError } from '../errors.ts';
 
 export async function poolsSet(name: string, slotsRaw: string, includeDeferred: boolean, description: string | undefined): Promise<void> {
@@ -9,7 +9,7 @@ export async function poolsSet(name: string, slotsRaw: string, includeDeferred: 
   const { database } = await openEnv({ migrate: true });
   try {
     await queries.pools.setPool(database.db, name, slots, includeDeferred, description ?? null);
-    process.stdout.write(`pool ${name}: ${slots === -1 ? 'unlimited' : `${slots} slot(s)`}${includeDeferred ? ', deferred tasks keep their slots' : ''}\n`);
+    out(`pool ${name}: ${slots === -1 ? 'unlimited' : `${slots} slot(s)`}${includeDeferred ? ', deferred tasks keep their slots' : ''}\n`);
   } finally {
     await database.close();
   }
@@ -20,7 +20,7 @@ export async function poolsList(json: boolean): Promise<void> {
   try {
     const rows = await queries.pools.listPools(database.db);
     if (json) printJson(rows);
-    else process.stdout.write(`${table(rows, ['name', 'slots', 'used', 'includeDeferred', 'description'])}\n`);
+    else out(`${table(rows, ['name', 'slots', 'used', 'includeDeferred', 'description'])}\n`);
   } finally {
     await database.close();
   }
@@ -31,7 +31,7 @@ export async function poolsDelete(name: string): Promise<void> {
   const { database } = await openEnv();
   try {
     if (!(await queries.pools.deletePool(database.db, name))) throw new UpdraftError(`no pool "${name}"; see \`updraft pools list\``);
-    process.stdout.write(`deleted pool ${name}\n`);
+    out(`deleted pool ${name}\n`);
   } finally {
     await database.close();
   }

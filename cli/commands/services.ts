@@ -31,14 +31,14 @@ function schedulerOptions(database: Database, dagBag: DagBag, config: UpdraftCon
 }
 
 export async function standalone(): Promise<void> {
-  const { config, database } = await openEnv({ service: true, migrate: true });
+  const { config, database, secrets } = await openEnv({ service: true, migrate: true });
   const bag = await loadBag(config);
   await applyConfigPools(database, config);
   process.stderr.write(`updraft standalone: ${database.where}; ${describeBag(bag)}\n`);
   for (const [file, err] of bag.errors) process.stderr.write(`  import error in ${file}: ${err}\n`);
   const scheduler = await Scheduler.create(schedulerOptions(database, bag, config));
-  const worker = await Worker.create({ database, dagBag: bag, slots: config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues], maxMapLength: config.maxMapLength });
-  const triggerer = await Triggerer.create({ database, heartbeatMs: config.heartbeatMs, healthThresholdMs: config.triggererHealthThresholdMs });
+  const worker = await Worker.create({ database, dagBag: bag, slots: config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues], maxMapLength: config.maxMapLength, secrets: secrets.secrets });
+  const triggerer = await Triggerer.create({ database, heartbeatMs: config.heartbeatMs, healthThresholdMs: config.triggererHealthThresholdMs, secrets: secrets.secrets });
   const reporter = reportRuns(database);
   process.stderr.write('scheduler, worker and triggerer running; Ctrl-C to stop\n');
   await untilSignal(async () => {
@@ -83,9 +83,9 @@ export async function scheduler(): Promise<void> {
 }
 
 export async function worker(slots: number | undefined, graceMs: number): Promise<void> {
-  const { config, database } = await openEnv({ service: true, migrate: true });
+  const { config, database, secrets } = await openEnv({ service: true, migrate: true });
   const bag = await loadBag(config);
-  const w = await Worker.create({ database, dagBag: bag, slots: slots ?? config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues], maxMapLength: config.maxMapLength });
+  const w = await Worker.create({ database, dagBag: bag, slots: slots ?? config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues], maxMapLength: config.maxMapLength, secrets: secrets.secrets });
   process.stderr.write(`updraft worker ${w.id}: ${w.slots} slots, queues ${config.queues.join(',')}; ${database.where}; ${describeBag(bag)}\n`);
   await untilSignal(async () => {
     await w.stop(graceMs);

@@ -3,6 +3,14 @@
  * loop and for sync tasks in a worker thread; only plain data crosses into threads.
  */
 import type { DeferOptions } from './deferral.ts';
+import type { Connection } from '../connections/connection.ts';
+
+export interface VariableOptions<T> {
+  /** Returned when the variable is not defined anywhere (else the lookup throws). */
+  default?: T;
+  /** Parse the value as JSON. */
+  json?: boolean;
+}
 
 export interface TaskLogger {
   info(message: string, ...args: unknown[]): void;
@@ -46,6 +54,14 @@ export interface Context<P = Record<string, unknown>> {
   readonly event: unknown;
   /** Extra kwargs given to `defer`, when resumed. */
   readonly resumeKwargs: Record<string, unknown>;
+  /** A connection, from the secrets backends, UPDRAFT_CONN_<ID> or the metadata database. Its secrets are masked in logs from then on. */
+  connection(connId: string): Promise<Connection>;
+  /** A variable, from the secrets backends, UPDRAFT_VAR_<KEY> or the metadata database. */
+  variable<T = string>(key: string, options?: VariableOptions<T>): Promise<T>;
+  /** `connection` for sync tasks, which run in a worker thread and cannot await (blocks the thread, not the worker). */
+  connectionSync(connId: string): Connection;
+  /** `variable` for sync tasks. */
+  variableSync<T = string>(key: string, options?: VariableOptions<T>): T;
 }
 
 /** The plain-data part of a context, which is all that crosses a thread boundary. */

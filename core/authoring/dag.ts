@@ -40,6 +40,9 @@ const dagOptionsSchema = z.object({
   maxActiveTasksPerRun: z.number().int().positive().nullable().default(null),
   tagConcurrencyLimits: z.array(tagLimitSchema).default([]),
   runTags: z.record(z.string(), z.string()).default({}),
+  templateSearchPath: z.array(z.string()).default([]),
+  userDefinedMacros: z.record(z.string(), z.unknown()).default({}),
+  userDefinedFilters: z.record(z.string(), z.custom<(...args: any[]) => unknown>((v) => typeof v === 'function', 'filters are functions')).default({}),
 }).strict();
 
 export interface DagOptions<P extends z.ZodType = z.ZodType> {
@@ -63,6 +66,12 @@ export interface DagOptions<P extends z.ZodType = z.ZodType> {
   tagConcurrencyLimits?: TagLimit[];
   /** Tags every run of this DAG carries (matched by the run queue's tag limits). */
   runTags?: Record<string, string>;
+  /** Folders searched for template files (`.sql`, ...) after the DAG file's own folder; relative to it. */
+  templateSearchPath?: string[];
+  /** Names (values or functions) templates can use, top-level and under `macros`. */
+  userDefinedMacros?: Record<string, unknown>;
+  /** Extra template filters: `{{ value | myFilter }}`. */
+  userDefinedFilters?: Record<string, (...args: any[]) => unknown>;
 }
 
 export interface SerializedTask {
@@ -119,6 +128,9 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
   readonly maxActiveTasksPerRun: number | null;
   readonly tagConcurrencyLimits: TagLimit[];
   readonly runTags: Record<string, string>;
+  readonly templateSearchPath: readonly string[];
+  readonly userDefinedMacros: Readonly<Record<string, unknown>>;
+  readonly userDefinedFilters: Readonly<Record<string, (...args: any[]) => unknown>>;
   readonly tasks = new Map<string, BaseOperator>();
   /** Set by the loader: the file this DAG came from. */
   fileloc = '<unknown>';
@@ -145,6 +157,9 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
     this.maxActiveTasksPerRun = o.maxActiveTasksPerRun;
     this.tagConcurrencyLimits = o.tagConcurrencyLimits;
     this.runTags = o.runTags;
+    this.templateSearchPath = o.templateSearchPath;
+    this.userDefinedMacros = o.userDefinedMacros;
+    this.userDefinedFilters = o.userDefinedFilters;
 
     const scheduleError = validateSchedule(o.schedule, o.timezone);
     if (scheduleError) throw new DagDefinitionError(this.dagId, scheduleError);

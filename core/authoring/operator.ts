@@ -78,6 +78,14 @@ export interface TaskGroupRef {
 }
 
 export abstract class BaseOperator {
+  /**
+   * Fields rendered as templates (nunjucks, Jinja's syntax) before `execute`: strings, and
+   * strings inside arrays and plain objects. Airflow's `template_fields`.
+   */
+  static templateFields: readonly string[] = [];
+  /** A templated string ending in one of these is the path of a template file (`template_ext`). */
+  static templateExt: readonly string[] = [];
+
   readonly taskId: string;
   readonly dagId: string;
   readonly groupId: string | null;
@@ -126,6 +134,15 @@ export abstract class BaseOperator {
 
   get operatorName(): string {
     return this.constructor.name;
+  }
+
+  /** The operator's templated fields, as its class declares them. */
+  get templateFields(): readonly string[] {
+    return (this.constructor as typeof BaseOperator).templateFields;
+  }
+
+  get templateExt(): readonly string[] {
+    return (this.constructor as typeof BaseOperator).templateExt;
   }
 
   /**

@@ -6,10 +6,11 @@
 import { sql } from 'drizzle-orm';
 import {
   pgTable, text, integer, bigserial, bigint, timestamp, jsonb, boolean, doublePrecision,
-  primaryKey, uniqueIndex, index, serial,
+  primaryKey, uniqueIndex, index, serial, customType,
 } from 'drizzle-orm/pg-core';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
 
 /** One row per DAG seen by a DAG processor; `serialized` is what workers and schedulers share. */
 export const dags = pgTable('dags', {
@@ -149,7 +150,13 @@ export const xcom = pgTable('xcom', {
   taskId: text('task_id').notNull(),
   mapIndex: integer('map_index').notNull().default(-1),
   key: text('key').notNull(),
+  /** The JSON value inline; for a large value, what `codec` needs to find it (see xcom/). */
   value: jsonb('value'),
+  /** null: `value` is the value. Else how it is kept: 'gzip' (bytes in `data`), 'file' or 'file+gzip'. */
+  codec: text('codec'),
+  data: bytea('data'),
+  /** Bytes of the value's JSON, for values not inline. */
+  size: integer('size'),
   createdAt: ts('created_at').notNull(),
 }, (t) => [primaryKey({ columns: [t.runPk, t.taskId, t.mapIndex, t.key] })]);
 
@@ -176,21 +183,26 @@ export const pools = pgTable('pools', {
   includeDeferred: boolean('include_deferred').notNull().default(false),
 });
 
+/** Connections; password and extra are sealed text (see secrets/secret-box.ts), never plain. */
 export const connections = pgTable('connections', {
   connId: text('conn_id').primaryKey(),
   connType: text('conn_type').notNull(),
+  description: text('description'),
   host: text('host'),
   port: integer('port'),
   login: text('login'),
   password: text('password'),
   schema: text('schema'),
-  extra: jsonb('extra').notNull().default({}),
+  extra: text('extra'),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
 });
 
+/** Variables; the value is sealed text. */
 export const variables = pgTable('variables', {
   key: text('key').primaryKey(),
   val: text('val').notNull(),
   description: text('description'),
+  updatedAt: ts('updated_at').notNull().defaultNow(),
 });
 
 export const logs = pgTable('logs', {
@@ -200,7 +212,17 @@ export const logs = pgTable('logs', {
   ts: ts('ts').notNull(),
   level: text('level').notNull(),
   message: text('message').notNull(),
+  /** Who wrote the line: the task itself ('task') or the triggerer while it waited ('triggerer'). */
+  source: text('source').notNull().default('task'),
 }, (t) => [index('logs_ti_try').on(t.tiId, t.tryNumber)]);
+
+/** Each TI's templated fields as its latest try rendered them, secrets masked. */
+export const renderedFields = pgTable('rendered_fields', {
+  tiId: bigint('ti_id', { mode: 'number' }).primaryKey().references(() => taskInstances.id, { onDelete: 'cascade' }),
+  tryNumber: integer('try_number').notNull(),
+  fields: jsonb('fields').notNull(),
+  renderedAt: ts('rendered_at').notNull(),
+});
 
 /** A heartbeat row per scheduler, worker and triggerer process. */
 export const jobs = pgTable('jobs', {

@@ -6,13 +6,14 @@ import type { BaseOperator, XComArg } from '../authoring/operator.ts';
 import { findXComArgs, resolveXComArgs } from '../authoring/function-task.ts';
 import { MappedFunctionOperator, IterateOperator, itemInput } from '../authoring/mapping.ts';
 import { readXComs, xcomKey } from '../db/queries/xcom.ts';
+import { xcomStorage } from '../xcom/storage.ts';
 import type { Executor } from '../db/client.ts';
 import { TaskFailedNoRetry } from '../errors.ts';
 
 export async function resolveValue(ex: Executor, runPk: number, value: unknown): Promise<unknown> {
   const refs = findXComArgs(value);
   if (!refs.length) return value;
-  const values = await readXComs(ex, runPk, refs.map((r) => ({ taskId: r.operator.taskId, key: r.key, mapped: r.operator instanceof MappedFunctionOperator })));
+  const values = await readXComs(ex, runPk, refs.map((r) => ({ taskId: r.operator.taskId, key: r.key, mapped: r.operator instanceof MappedFunctionOperator })), xcomStorage().decode);
   return resolveXComArgs(value, (r: XComArg<unknown>) => values.get(xcomKey(r.operator.taskId, r.key)) ?? null);
 }
 

@@ -16,7 +16,7 @@ import { loadCheckpoints, setProgress, writeCheckpoints, type CheckpointRow } fr
 import { TaskFailure, XComSerializationError } from '../errors.ts';
 import { resolveMapLists } from './inputs.ts';
 import { findJsonProblem } from '../model/json-value.ts';
-import { buildContext } from './task-context.ts';
+import { buildContext, type Lookups } from './task-context.ts';
 import { taskLogScope, type LogBuffer } from './task-log.ts';
 import type { SyncPool } from './sync-pool.ts';
 
@@ -42,6 +42,7 @@ export interface IterateEnv {
   logs: LogBuffer;
   pushes: [string, unknown][];
   xcomPull(taskId: string, key: string, mapIndex: number): Promise<unknown>;
+  lookups: Lookups;
 }
 
 /** Some items failed for good. Retryable (a retry re-runs only the failed items) unless every failure was final. */
@@ -154,13 +155,13 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
   };
 
   // ---- one item call, on the loop or in a thread; throws what the item threw
-  const ctx = buildContext(data, { signal, log: logs.logger(), xcomPush: (k, v) => env.pushes.push([k, v]), xcomPull: env.xcomPull });
+  const ctx = buildContext(data, { signal, log: logs.logger(), xcomPush: (k, v) => env.pushes.push([k, v]), xcomPull: env.xcomPull, ...env.lookups });
   const warned = new Set<string>();
   const call = op.mode === 'async'
     ? (input: Record<string, unknown>) => op.fn(input, ctx)
     : async (input: Record<string, unknown>) => {
       const res = await env.syncPool.run({
-        fileloc: env.fileloc, fileVersion: env.fileVersion, context: data, inputs: input, nextMethod: null, failure: null, signal, xcomPull: env.xcomPull,
+        fileloc: env.fileloc, fileVersion: env.fileVersion, context: data, inputs: input, nextMethod: null, failure: null, signal, xcomPull: env.xcomPull, lookups: env.lookups,
       });
       for (const l of res.logs) logs.write(l.level, l.message);
       for (const p of res.pushes) env.pushes.push(p);

@@ -4,7 +4,9 @@
  * context data and resolved inputs in; the result, extra XComs, log lines and errors out.
  * XCom pulls travel over a MessagePort.
  */
-import type { MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { masker } from '../secrets/masker.ts';
+import type { Connection } from '../connections/connection.ts';
 import { importDagFile } from './dag-bag.ts';
 import { buildContext, errorToData, type ErrorData } from './task-context.ts';
 import { LogBuffer, installConsoleCapture, taskLogScope, type LogLine } from './task-log.ts';
@@ -21,7 +23,27 @@ export interface SyncTaskRequest {
   inputs: unknown;
   nextMethod: string | null;
   failure: DeferralFailure | null;
+  rendered: Record<string, unknown> | null;
   port: MessagePort;
+  /** Replies to lookups the thread blocks on (connectionSync, variableSync). */
+  syncPort: MessagePort;
+}
+
+interface LookupReply {
+  type: 'lookup';
+  id: number;
+  value?: unknown;
+  error?: { name: string; message: string };
+  secrets: string[];
+}
+
+/** How long a blocked lookup waits for the worker's answer before the task fails. */
+const SYNC_LOOKUP_TIMEOUT_MS = 60_000;
+
+function lookupResult(reply: LookupReply): unknown {
+  masker.addAll(reply.secrets);
+  if (reply.error) throw Object.assign(new Error(reply.error.message), { name: reply.error.name });
+  return reply.value;
 }
 
 interface SyncTaskTrail {
@@ -44,9 +66,31 @@ export async function runSyncTask(req: SyncTaskRequest): Promise<SyncTaskRespons
   const buffer = new LogBuffer();
   const pending = new Map<number, (v: unknown) => void>();
   let seq = 0;
+  const lookups = new Map<number, (m: LookupReply) => void>();
   req.port.on('message', (m: { type: string; id: number; value: unknown }) => {
     if (m.type === 'xcom') pending.get(m.id)?.(m.value);
+    if (m.type === 'lookup') lookups.get(m.id)?.(m as unknown as LookupReply);
   });
+  const lookup = (type: 'connection' | 'variable', name: string) => new Promise<unknown>((resolve, reject) => {
+    const id = ++seq;
+    lookups.set(id, (reply) => {
+      lookups.delete(id);
+      try {
+        resolve(lookupResult(reply));
+      } catch (err) {
+        reject(err);
+      }
+    });
+    req.port.postMessage({ type, id, name });
+  });
+  const lookupSync = (type: 'connection' | 'variable', name: string): unknown => {
+    const flag = new SharedArrayBuffer(4);
+    req.port.postMessage({ type, id: ++seq, name, flag });
+    if (Atomics.wait(new Int32Array(flag), 0, 0, SYNC_LOOKUP_TIMEOUT_MS) === 'timed-out') {
+      throw new Error(`${type} "${name}": no answer from the worker in ${SYNC_LOOKUP_TIMEOUT_MS / 1000} s`);
+    }
+    return lookupResult(receiveMessageOnPort(req.syncPort)!.message as LookupReply);
+  };
   req.port.unref();
   try {
     const key = `${req.fileloc}@${req.fileVersion}`;
@@ -54,6 +98,7 @@ export async function runSyncTask(req: SyncTaskRequest): Promise<SyncTaskRespons
     const dag = (await modules.get(key)!).find((d) => d.dagId === req.context.dagId);
     const op = dag?.task(req.context.taskId)?.freshInstance();
     if (!op) throw new Error(`task "${req.context.taskId}" of DAG "${req.context.dagId}" not found in ${req.fileloc} inside the worker thread`);
+    if (req.rendered) Object.assign(op, req.rendered);
     const context = buildContext(req.context, {
       signal: new AbortController().signal,
       log: buffer.logger(),
@@ -63,6 +108,10 @@ export async function runSyncTask(req: SyncTaskRequest): Promise<SyncTaskRespons
         pending.set(id, resolve);
         req.port.postMessage({ type: 'xcomPull', id, taskId, key: k, mapIndex });
       }),
+      connection: async (connId) => await lookup('connection', connId) as Connection,
+      variable: async (key) => await lookup('variable', key) as string | undefined,
+      connectionSync: (connId) => lookupSync('connection', connId) as Connection,
+      variableSync: (key) => lookupSync('variable', key) as string | undefined,
     });
     let result: unknown = await taskLogScope.run(buffer, async () => {
       const r = invokeOperator(op, context, req.inputs, req.nextMethod, req.failure);
@@ -89,5 +138,6 @@ export async function runSyncTask(req: SyncTaskRequest): Promise<SyncTaskRespons
     return { ok: false, error: errorToData(err), pushes, warnings, logs: buffer.drain() };
   } finally {
     req.port.close();
+    req.syncPort.close();
   }
 }

@@ -2,15 +2,46 @@
  * Builds the Context a task receives from plain run data plus the runtime's hooks. Shared by
  * the event-loop path and the thread path, so both see exactly the same shape.
  */
-import type { Context, ContextData, TaskLogger } from '../authoring/context.ts';
+import type { Context, ContextData, TaskLogger, VariableOptions } from '../authoring/context.ts';
 import { TaskDeferred } from '../authoring/deferral.ts';
+import type { Connection } from '../connections/connection.ts';
+import { VariableNotFoundError } from '../errors.ts';
+
+/** Where a task's connections and variables come from (the process's Secrets). */
+export interface Lookups {
+  connection(connId: string): Promise<Connection>;
+  variable(key: string): Promise<string | undefined>;
+}
 
 export interface ContextHooks {
   signal: AbortSignal;
   log: TaskLogger;
   xcomPush(key: string, value: unknown): void;
   xcomPull(taskId: string, key: string, mapIndex: number): Promise<unknown>;
+  connection(connId: string): Promise<Connection>;
+  variable(key: string): Promise<string | undefined>;
+  /** Only where a blocking call is possible (a worker thread). */
+  connectionSync?(connId: string): Connection;
+  variableSync?(key: string): string | undefined;
 }
+
+/** A raw variable value as the caller asked for it. */
+export function variableValue<T>(key: string, raw: string | undefined, options: VariableOptions<T> = {}): T {
+  if (raw === undefined) {
+    if ('default' in options) return options.default as T;
+    throw new VariableNotFoundError(key);
+  }
+  if (!options.json) return raw as T;
+  try {
+    return JSON.parse(raw) as T;
+  } catch (err) {
+    throw new VariableNotFoundError(key, `its value is not JSON (${(err as Error).message}); read it without { json: true }`);
+  }
+}
+
+const noSync = (what: string) => (): never => {
+  throw new Error(`${what}Sync() is for sync tasks, which run in a worker thread; in an async task use \`await ctx.${what}()\``);
+};
 
 export function buildContext(data: ContextData, hooks: ContextHooks): Context {
   const date = (s: string | null) => (s === null ? null : new Date(s));
@@ -29,6 +60,10 @@ export function buildContext(data: ContextData, hooks: ContextHooks): Context {
     log: hooks.log,
     event: data.event,
     resumeKwargs: data.resumeKwargs ?? {},
+    connection: (connId) => hooks.connection(connId),
+    variable: async (key, options) => variableValue(key, await hooks.variable(key), options),
+    connectionSync: hooks.connectionSync ?? noSync('connection'),
+    variableSync: (key, options) => variableValue(key, (hooks.variableSync ?? noSync('variable'))(key), options),
     defer: (options) => {
       throw new TaskDeferred(options);
     },

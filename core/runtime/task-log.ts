@@ -6,6 +6,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { format } from 'node:util';
 import type { TaskLogger } from '../authoring/context.ts';
+import { masker } from '../secrets/masker.ts';
 
 export interface LogLine {
   ts: Date;
@@ -25,7 +26,8 @@ export class LogBuffer {
       this.dropped++;
       return;
     }
-    this.lines.push({ ts: new Date(), level, message: args.length ? format(message, ...args) : message });
+    // Masked as it is written: a secret never sits in a buffer a later bug could print.
+    this.lines.push({ ts: new Date(), level, message: masker.mask(args.length ? format(message, ...args) : message) });
   }
 
   logger(): TaskLogger {

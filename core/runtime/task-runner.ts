@@ -18,11 +18,14 @@ import { IterateOperator, MappedFunctionOperator } from '../authoring/mapping.ts
 import { runIterate } from './iterate-runner.ts';
 import { findXComArgs } from '../authoring/function-task.ts';
 import { findJsonProblem } from '../model/json-value.ts';
-import { buildContext, errorToData, type ErrorData } from './task-context.ts';
+import { buildContext, errorToData, type ErrorData, type Lookups } from './task-context.ts';
 import { LogBuffer, taskLogScope, type LogLine } from './task-log.ts';
 import type { SyncPool } from './sync-pool.ts';
 import { deferralRequest, invokeOperator, isTaskDeferred, type DeferralFailure, type DeferralRequest } from './invoke.ts';
 import { TaskState } from '../model/states.ts';
+import { xcomStorage, type StoredXCom } from '../xcom/storage.ts';
+import { masker } from '../secrets/masker.ts';
+import { renderTaskFields } from './render-task.ts';
 
 export interface RunInfo {
   logicalDate: Date;
@@ -41,10 +44,16 @@ export interface TaskOutcome {
   endDate: Date;
   nextRetryAt: Date | null;
   deferral: (DeferralRequest & { triggerTimeout: Date | null }) | null;
+  /** Stored forms of values too large to go inline, by XCom key (see xcom/storage.ts). */
+  stored?: Map<string, StoredXCom>;
+  /** The templated fields as rendered for this try, secrets masked. */
+  rendered?: Record<string, unknown>;
 }
 
 export interface RunnerEnv {
   database: Database;
+  /** Connections and variables for `ctx.connection()` and `ctx.variable()`. */
+  lookups: Lookups;
   syncPool: SyncPool;
   maxMapLength: number;
   /** Aborted when the worker gives the TI back (a shutdown past its grace period). */
@@ -65,6 +74,7 @@ type Raw = { ok: true; result: unknown } | { ok: false; error: ErrorData } | { o
 export async function executeTi(ti: ClaimedTi, run: RunInfo, dag: Dag, env: RunnerEnv): Promise<TaskOutcome> {
   const logs = new LogBuffer();
   const pushes: [string, unknown][] = [];
+  const rendered: { value?: Record<string, unknown> } = {};
   const op = dag.task(ti.taskId)?.freshInstance();
   let raw: Raw;
   if (!op) {
@@ -72,11 +82,32 @@ export async function executeTi(ti: ClaimedTi, run: RunInfo, dag: Dag, env: Runn
   } else if (ti.poolMissing) {
     raw = { ok: false, error: { ...errorToData(new Error(`task "${ti.taskId}" of DAG "${ti.dagId}" uses pool "${ti.pool}", which does not exist; create it with \`updraft pools set ${ti.pool} <slots>\``)), retryable: false } };
   } else {
-    raw = await runOperator(op, ti, run, dag, env, logs, pushes);
+    raw = await runOperator(op, ti, run, dag, env, logs, pushes, rendered);
     if (raw.ok) raw = checkMapSource(op, dag, raw, env.maxMapLength);
     raw = checkStorable(op, raw, pushes);
   }
-  return toOutcome(ti, op, run, raw, logs, pushes);
+  const outcome = toOutcome(ti, op, run, raw, logs, pushes);
+  if (rendered.value) outcome.rendered = rendered.value;
+  return op ? encodeLarge(outcome, op) : outcome;
+}
+
+/** Large values are compressed or moved to the XCom store here, off the batch write. */
+async function encodeLarge(outcome: TaskOutcome, op: BaseOperator): Promise<TaskOutcome> {
+  const storage = xcomStorage();
+  const values: [string, unknown][] = [...outcome.pushes];
+  if (outcome.state === TaskState.SUCCESS && outcome.result !== undefined) values.push(['return_value', outcome.result]);
+  const at = { runPk: outcome.ti.runPk, taskId: outcome.ti.taskId, mapIndex: outcome.ti.mapIndex };
+  try {
+    for (const [key, value] of values) {
+      const s = await storage.encode(value, { ...at, key });
+      if (s.codec !== null) (outcome.stored ??= new Map()).set(key, s);
+    }
+    return outcome;
+  } catch (err) {
+    const message = `task "${op.taskId}" of DAG "${op.dagId}": its XCom value could not be stored in the ${storage.backend} XCom backend: ${(err as Error).message}`;
+    return { ...outcome, state: TaskState.FAILED, result: undefined, pushes: [], stored: undefined, error: `XComStorageError: ${message}`,
+      logs: [...outcome.logs, { ts: new Date(), level: 'error', message }] };
+  }
 }
 
 /**
@@ -96,7 +127,8 @@ function checkStorable(op: BaseOperator, raw: Raw, pushes: [string, unknown][]):
   return raw;
 }
 
-async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: Dag, env: RunnerEnv, logs: LogBuffer, pushes: [string, unknown][]): Promise<Raw> {
+async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: Dag, env: RunnerEnv, logs: LogBuffer, pushes: [string, unknown][],
+  rendered: { value?: Record<string, unknown> }): Promise<Raw> {
   const controller = new AbortController();
   const stop = () => controller.abort(env.signal!.reason);
   env.signal?.addEventListener('abort', stop, { once: true });
@@ -125,13 +157,18 @@ async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: D
     };
     const inputs = await resolveOperatorInputs(env.database.db, ti.runPk, op, ti.mapIndex, ti.mapInput);
     const failure = next.failure ?? null;
-    const xcomPull = (taskId: string, key: string, mapIndex: number) => readXCom(env.database.db, ti.runPk, taskId, key, mapIndex);
+    const templated = op.templateFields.length ? await renderOperator(op, dag, data, run, env.lookups) : null;
+    if (templated) {
+      rendered.value = masker.maskValue(templated);
+      logs.write('info', `rendered templates: ${JSON.stringify(rendered.value)}`);
+    }
+    const xcomPull = (taskId: string, key: string, mapIndex: number) => readXCom(env.database.db, ti.runPk, taskId, key, mapIndex, xcomStorage().decode);
     const work: Promise<Raw> = op instanceof IterateOperator
-      ? runIterate(op, ti, data, { database: env.database, syncPool: env.syncPool, fileloc: dag.fileloc, fileVersion: dag.fileVersion, signal: controller.signal, logs, pushes, xcomPull })
+      ? runIterate(op, ti, data, { database: env.database, syncPool: env.syncPool, lookups: env.lookups, fileloc: dag.fileloc, fileVersion: dag.fileVersion, signal: controller.signal, logs, pushes, xcomPull })
         .then((result): Raw => ({ ok: true, result }), (err): Raw => ({ ok: false, error: errorToData(err) }))
       : op.mode === 'async'
-      ? runOnLoop(op, ti, data, inputs, failure, controller.signal, logs, pushes, xcomPull)
-      : runInThread(dag, ti, data, inputs, failure, controller.signal, logs, pushes, xcomPull, env.syncPool);
+      ? runOnLoop(op, ti, data, inputs, failure, controller.signal, logs, pushes, xcomPull, env.lookups)
+      : runInThread(dag, ti, data, inputs, failure, controller.signal, logs, pushes, xcomPull, env.syncPool, env.lookups, templated);
     return await Promise.race([work, timedOut]);
   } catch (err) {
     return { ok: false, error: errorToData(err) };
@@ -142,8 +179,8 @@ async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: D
 }
 
 async function runOnLoop(op: BaseOperator, ti: ClaimedTi, data: ContextData, inputs: unknown, failure: DeferralFailure | null, signal: AbortSignal,
-  logs: LogBuffer, pushes: [string, unknown][], xcomPull: (t: string, k: string, m: number) => Promise<unknown>): Promise<Raw> {
-  const context = buildContext(data, { signal, log: logs.logger(), xcomPush: (k, v) => pushes.push([k, v]), xcomPull });
+  logs: LogBuffer, pushes: [string, unknown][], xcomPull: (t: string, k: string, m: number) => Promise<unknown>, lookups: Lookups): Promise<Raw> {
+  const context = buildContext(data, { signal, log: logs.logger(), xcomPush: (k, v) => pushes.push([k, v]), xcomPull, ...lookups });
   try {
     const result = await taskLogScope.run(logs, () => invokeOperator(op, context, inputs, ti.nextMethod, failure));
     const problem = findJsonProblem(result);
@@ -162,12 +199,14 @@ async function runOnLoop(op: BaseOperator, ti: ClaimedTi, data: ContextData, inp
 }
 
 async function runInThread(dag: Dag, ti: ClaimedTi, data: ContextData, inputs: unknown, failure: DeferralFailure | null, signal: AbortSignal,
-  logs: LogBuffer, pushes: [string, unknown][], xcomPull: (t: string, k: string, m: number) => Promise<unknown>, pool: SyncPool): Promise<Raw> {
+  logs: LogBuffer, pushes: [string, unknown][], xcomPull: (t: string, k: string, m: number) => Promise<unknown>, pool: SyncPool, lookups: Lookups,
+  rendered: Record<string, unknown> | null): Promise<Raw> {
   try {
     const res = await pool.run({
-      fileloc: dag.fileloc, fileVersion: dag.fileVersion, context: data, inputs, signal, xcomPull, nextMethod: ti.nextMethod, failure,
+      fileloc: dag.fileloc, fileVersion: dag.fileVersion, context: data, inputs, signal, xcomPull, lookups, rendered, nextMethod: ti.nextMethod, failure,
     });
-    logs.lines.push(...res.logs);
+    // The thread masks with what it knows; this process may know more secrets.
+    logs.lines.push(...res.logs.map((l) => ({ ...l, message: masker.mask(l.message) })));
     pushes.push(...res.pushes);
     for (const w of res.warnings) logs.write('warn', w);
     if (res.ok) return { ok: true, result: res.result };
@@ -195,9 +234,20 @@ function checkMapSource(op: BaseOperator, dag: Dag, raw: { ok: true; result: unk
   return raw;
 }
 
+/** Render the operator's templated fields onto this try's instance; returns what was rendered. */
+async function renderOperator(op: BaseOperator, dag: Dag, data: ContextData, run: RunInfo, lookups: Lookups): Promise<Record<string, unknown>> {
+  const out = await renderTaskFields(op, dag, {
+    dagId: data.dagId, taskId: data.taskId, runId: data.runId, mapIndex: data.mapIndex, tryNumber: data.tryNumber,
+    logicalDate: run.logicalDate, dataIntervalStart: run.dataIntervalStart, dataIntervalEnd: run.dataIntervalEnd,
+    params: data.params, conf: data.conf,
+  }, lookups);
+  Object.assign(op, out);
+  return out;
+}
+
 async function resolveEvent(event: unknown, ti: ClaimedTi, database: Database): Promise<unknown> {
   if (event && typeof event === 'object' && EVENT_REF in event) {
-    return readXCom(database.db, ti.runPk, ti.taskId, EVENT_XCOM_KEY, ti.mapIndex);
+    return readXCom(database.db, ti.runPk, ti.taskId, EVENT_XCOM_KEY, ti.mapIndex, xcomStorage().decode);
   }
   return event;
 }
@@ -222,7 +272,7 @@ function toOutcome(ti: ClaimedTi, op: BaseOperator | undefined, run: RunInfo, ra
     return { ...base, state: TaskState.SKIPPED, error: null, logs: logs.drain() };
   }
   logs.write('error', e.stack ?? `${e.name}: ${e.message}`);
-  const error = `${e.name}: ${e.message}`;
+  const error = masker.mask(`${e.name}: ${e.message}`);
   const o = op?.options;
   const policy = o && { retries: o.retries, retryDelayMs: o.retryDelay, retryExponentialBackoff: o.retryExponentialBackoff, maxRetryDelayMs: o.maxRetryDelay };
   if (policy && e.retryable && shouldRetry(policy, ti.tryNumber)) {

@@ -12,6 +12,7 @@ import { Channel, dbErrorMessage, isRequireFailure, isTransientDbError, notifySq
 import { xcom } from '../db/schema.ts';
 import { claimScheduled, claimStatements, finishTisStatement, handBackTis, heartbeatTis, runContext, toClaimed, type ClaimedTi, type TiFinish } from '../db/queries/task-instances.ts';
 import { writeXComsStatement, type XComWrite } from '../db/queries/xcom.ts';
+import { writeRenderedStatement } from '../db/queries/rendered.ts';
 import { writeLogsStatements, type LogWrite } from '../db/queries/logs.ts';
 import { finishRunIfDoneStatement, lockRunsStatement } from '../db/queries/dag-runs.ts';
 import { registerJob, heartbeatJob, endJob } from '../db/queries/jobs.ts';
@@ -21,6 +22,9 @@ import type { DagBag } from './dag-bag.ts';
 import { evaluateRun, statesFromProbe, statesProbe, DEFAULT_MAX_MAP_LENGTH } from './dependencies.ts';
 import type { Dag } from '../authoring/dag.ts';
 import { executeTi, type RunInfo, type TaskOutcome } from './task-runner.ts';
+import type { Lookups } from './task-context.ts';
+import type { Secrets } from '../connections/secrets.ts';
+import { defaultSecrets } from '../connections/setup.ts';
 import { SyncPool } from './sync-pool.ts';
 import { Batcher } from './batcher.ts';
 import { Rerunner } from './rerunner.ts';
@@ -39,6 +43,8 @@ export interface WorkerOptions {
   codec?: KwargsCodec;
   /** Longest list a task may produce for a mapped consumer (default 10,000). */
   maxMapLength?: number;
+  /** Connections and variables for tasks; defaults to the environment, then the database. */
+  secrets?: Secrets;
   log?: (message: string) => void;
 }
 
@@ -52,6 +58,7 @@ export class Worker {
   private readonly runCache = new Map<number, RunInfo>();
   private readonly syncPool: SyncPool;
   private readonly codec: KwargsCodec;
+  private readonly lookups: Lookups;
   /** Slots promised to claims in flight, so two claims never overfill the worker. */
   private reserved = 0;
   /** The claim loop; stop() waits for a claim in flight and the TIs it is about to start. */
@@ -74,6 +81,8 @@ export class Worker {
     this.queues = opts.queues ?? ['default'];
     this.syncPool = new SyncPool(opts.syncThreads ?? Math.max(2, Math.min(this.slots, 4)));
     this.codec = opts.codec ?? KwargsCodec.fromEnv();
+    const secrets = opts.secrets ?? defaultSecrets(opts.database).secrets;
+    this.lookups = { connection: (id) => secrets.connection(id), variable: (key) => secrets.variable(key) };
     // A write that fails for the database being away leaves the TIs running (heartbeats
     // continue) and is retried with them; a result the database refuses fails its TI alone.
     this.results = new Batcher((batch) => this.flush(batch), {
@@ -168,7 +177,7 @@ export class Worker {
       let outcome: TaskOutcome;
       try {
         const dag = await this.dagFor(ti.dagId);
-        outcome = await executeTi(ti, await this.runInfo(ti.runPk), dag, { database: this.opts.database, syncPool: this.syncPool, maxMapLength: this.opts.maxMapLength ?? DEFAULT_MAX_MAP_LENGTH, signal: abort.signal });
+        outcome = await executeTi(ti, await this.runInfo(ti.runPk), dag, { database: this.opts.database, lookups: this.lookups, syncPool: this.syncPool, maxMapLength: this.opts.maxMapLength ?? DEFAULT_MAX_MAP_LENGTH, signal: abort.signal });
       } catch (err) {
         outcome = {
           ti, state: TaskState.FAILED, result: undefined, pushes: [], endDate: new Date(), nextRetryAt: null, deferral: null,
@@ -251,6 +260,8 @@ export class Worker {
       const { xcoms, logs } = this.rowsOf(done);
       const xcomStatement = writeXComsStatement(pipe.ex, xcoms);
       if (xcomStatement) statements.push(xcomStatement);
+      const renderedStatement = writeRenderedStatement(pipe.ex, done.filter((o) => o.rendered).map((o) => ({ tiId: o.ti.id, tryNumber: o.ti.tryNumber, fields: o.rendered! })));
+      if (renderedStatement) statements.push(renderedStatement);
       statements.push(...writeLogsStatements(pipe.ex, logs));
 
       // Per run: the tasks downstream of what finished, and a read of their upstreams' states.
@@ -345,8 +356,8 @@ export class Worker {
     const logs: LogWrite[] = [];
     for (const o of done) {
       const at = { runPk: o.ti.runPk, taskId: o.ti.taskId, mapIndex: o.ti.mapIndex };
-      if (o.state === TaskState.SUCCESS && o.result !== undefined) xcoms.push({ ...at, key: 'return_value', value: o.result });
-      for (const [key, value] of o.pushes) xcoms.push({ ...at, key, value });
+      if (o.state === TaskState.SUCCESS && o.result !== undefined) xcoms.push({ ...at, key: 'return_value', value: o.result, ...o.stored?.get('return_value') });
+      for (const [key, value] of o.pushes) xcoms.push({ ...at, key, value, ...o.stored?.get(key) });
       for (const l of o.logs as LogLine[]) logs.push({ tiId: o.ti.id, tryNumber: o.ti.tryNumber, ts: l.ts, level: l.level, message: l.message });
     }
     return { xcoms, logs };

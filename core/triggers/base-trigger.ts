@@ -10,6 +10,8 @@
 import type { z } from 'zod';
 import type { TriggerEvent } from './events.ts';
 import type { Database } from '../db/client.ts';
+import type { TaskLogger, VariableOptions } from '../authoring/context.ts';
+import type { Connection } from '../connections/connection.ts';
 
 /** What the triggerer gives a running trigger. */
 export interface TriggerRuntime {
@@ -19,6 +21,14 @@ export interface TriggerRuntime {
   readonly database: Database;
   /** Id of the trigger row. */
   readonly triggerId: number;
+  /**
+   * Lines written here go, masked, to the current try's log of every TI waiting on this
+   * trigger, marked as the triggerer's: a retry, a poll error or a reconnect is visible there.
+   */
+  readonly log: TaskLogger;
+  /** A connection by id (kwargs carry the id, never the credentials); cached briefly per triggerer. */
+  connection(connId: string): Promise<Connection>;
+  variable<T = string>(key: string, options?: VariableOptions<T>): Promise<T>;
 }
 
 export interface SerializedTrigger {

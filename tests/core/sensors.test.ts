@@ -36,6 +36,10 @@ function context(overrides: Partial<Context> = {}): Context {
     log: { info() {}, warn() {}, error() {}, debug() {} },
     defer: (options) => { throw new TaskDeferred(options); },
     event: undefined, resumeKwargs: {},
+    connection: async () => { throw new Error('no connections here'); },
+    variable: async () => { throw new Error('no variables here'); },
+    connectionSync: () => { throw new Error('no connections here'); },
+    variableSync: () => { throw new Error('no variables here'); },
     ...overrides,
   };
 }

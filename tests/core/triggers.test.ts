@@ -20,10 +20,15 @@ import { InvalidTriggerKwargsError, UnknownTriggerError } from '../../core/error
 
 const noDb = {} as Database;
 
+function runtime(signal: AbortSignal, database: Database): TriggerRuntime {
+  const none = async (): Promise<never> => { throw new Error('no connections or variables here'); };
+  return { signal, database, triggerId: 1, log: { info() {}, warn() {}, error() {}, debug() {} }, connection: none, variable: none };
+}
+
 /** Run a trigger to its first event; null if it returned without one. */
 function start(trigger: BaseTrigger<any>, database: Database = noDb) {
   const controller = new AbortController();
-  trigger.runtime = { signal: controller.signal, database, triggerId: 1 } satisfies TriggerRuntime;
+  trigger.runtime = runtime(controller.signal, database);
   const first = (async () => {
     for await (const event of trigger.run()) return event;
     return null;
@@ -293,7 +298,7 @@ describe('ExternalTaskTrigger', () => {
 
   it('needs every map index allowed, and fails on any failed one', async () => {
     const trigger = new ExternalTaskTrigger({ dagId: 'upstream', taskId: 'mapped', logicalDate: logicalDate.toISOString(), allowedStates: ['success', 'skipped'], pokeIntervalMs: 100 });
-    trigger.runtime = { signal: new AbortController().signal, database, triggerId: 1 };
+    trigger.runtime = runtime(new AbortController().signal, database);
     await setTi('mapped', 'success', 0);
     await setTi('mapped', 'skipped', 1);
     expect(trigger.decide(await trigger.observe())).toBeNull();

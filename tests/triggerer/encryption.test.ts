@@ -9,7 +9,7 @@ import { SecretKeyError } from '../../core/triggers/secrets.ts';
 import { counter, openGate, useDeferSuite } from './harness.ts';
 
 const SECRET = 'super-secret-token-123';
-const KEY_MESSAGE = /^trigger kwargs are encrypted with key [0-9a-f]{8}, which is neither UPDRAFT_SECRET_KEY nor in UPDRAFT_SECRET_KEY_PREVIOUS; set the key they were written with$/;
+const KEY_MESSAGE = /^trigger kwargs: sealed with key [0-9a-f]{8}, which is neither UPDRAFT_SECRET_KEY nor in UPDRAFT_SECRET_KEY_PREVIOUS; set the key it was written with \(every process must share one key\)$/;
 
 describe('encrypted trigger kwargs', () => {
   const suite = useDeferSuite('defer-core');
@@ -45,7 +45,7 @@ describe('encrypted trigger kwargs', () => {
     expect(await stack.finished(runPk)).toBe('failed');
     const ti = await stack.ti(runPk, 'secret');
     expect(ti).toMatchObject({ state: TaskState.FAILED, tryNumber: 1 });
-    expect(ti.error).toMatch(/^TaskFailedNoRetry: SecretKeyError: trigger kwargs are encrypted with key [0-9a-f]{8}, which is neither/);
+    expect(ti.error).toMatch(/^TaskFailedNoRetry: SecretKeyError: trigger kwargs: sealed with key [0-9a-f]{8}, which is neither/);
     expect(ti.error).not.toContain(SECRET);
     expect(counter('gate.secret.runs')).toBe(0);
   });
@@ -78,7 +78,7 @@ describe('encrypted trigger kwargs', () => {
     ct[0] ^= 1;
     expect(() => oldCodec.open([...parts.slice(0, 5), ct.toString('base64')].join(':'))).toThrow();
 
-    expect(() => oldCodec.open('enc:v9:abcd:x:y:z')).toThrow(new SecretKeyError('trigger kwargs use unknown encryption format "v9"'));
+    expect(() => oldCodec.open('enc:v9:abcd:x:y:z')).toThrow(new SecretKeyError('trigger kwargs: unknown encryption format "v9"'));
     // Plain JSON rows (written before a key was set) still open.
     expect(rotated.open(new KwargsCodec(null).seal(kwargs))).toEqual(kwargs);
   });

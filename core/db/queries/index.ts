@@ -10,3 +10,5 @@ export * as triggerEvents from './trigger-events.ts';
 export * as pools from './pools.ts';
 export * as limits from './limits.ts';
 export * as iterate from './iterate.ts';
+export * as connections from './connections.ts';
+export * as rendered from './rendered.ts';

@@ -36,7 +36,8 @@ const mapRows = (rows: Record<string, unknown>[]): AppliedTi[] => rows.map((r) =
  * Resume (or finish) the TIs waiting on each trigger. Payloads over `inlineLimit` bytes go to
  * XCom and `next_kwargs.event` holds a reference. Returns the TIs that changed.
  */
-export async function applyTriggerOutcomes(ex: Executor, database: Database, outcomes: TriggerOutcome[], inlineLimit: number): Promise<AppliedTi[]> {
+export async function applyTriggerOutcomes(ex: Executor, database: Database, outcomes: TriggerOutcome[], inlineLimit: number,
+  encode: (w: XComWrite) => Promise<XComWrite> = async (w) => w): Promise<AppliedTi[]> {
   const applied: AppliedTi[] = [];
   const resumes = outcomes.filter((o) => o.kind === 'event' || o.kind === 'failure');
   if (resumes.length) {
@@ -62,8 +63,8 @@ export async function applyTriggerOutcomes(ex: Executor, database: Database, out
       returning t.id, t.run_pk, t.task_id, t.map_index, v.trigger_id, t.state`, ex);
     const tis = mapRows(rows);
     applied.push(...tis);
-    const xcoms: XComWrite[] = tis.filter((t) => large.has(t.triggerId))
-      .map((t) => ({ runPk: t.runPk, taskId: t.taskId, mapIndex: t.mapIndex, key: EVENT_XCOM_KEY, value: large.get(t.triggerId) }));
+    const xcoms: XComWrite[] = await Promise.all(tis.filter((t) => large.has(t.triggerId))
+      .map((t) => encode({ runPk: t.runPk, taskId: t.taskId, mapIndex: t.mapIndex, key: EVENT_XCOM_KEY, value: large.get(t.triggerId) })));
     await writeXComs(ex, xcoms);
   }
   const ends = outcomes.filter((o): o is Extract<TriggerOutcome, { kind: 'success' | 'failed' }> => o.kind === 'success' || o.kind === 'failed');
@@ -83,7 +84,7 @@ export async function applyTriggerOutcomes(ex: Executor, database: Database, out
     for (const t of tis) {
       for (const [key, value] of Object.entries(byTrigger.get(t.triggerId)!.xcoms)) xcoms.push({ runPk: t.runPk, taskId: t.taskId, mapIndex: t.mapIndex, key, value });
     }
-    await writeXComs(ex, xcoms);
+    await writeXComs(ex, await Promise.all(xcoms.map(encode)));
     await recordHistory(ex, tis.map((t) => t.id));
   }
   return applied;

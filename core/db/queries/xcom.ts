@@ -9,7 +9,25 @@ export interface XComWrite {
   mapIndex: number;
   key: string;
   value: unknown;
+  /** How a large value is kept (see xcom/storage.ts); absent for a value stored inline. */
+  codec?: string | null;
+  data?: Buffer | null;
+  size?: number | null;
 }
+
+/** A row's stored form, for the decoder of a value that isn't inline. */
+export interface XComRow {
+  value: unknown;
+  codec: string | null;
+  data: Buffer | null;
+}
+
+export type XComDecoder = (row: XComRow) => Promise<unknown>;
+
+const inlineOnly: XComDecoder = async (row) => {
+  if (row.codec !== null) throw new Error(`an XCom value is stored with codec "${row.codec}"; read it through the XCom storage`);
+  return row.value;
+};
 
 export async function writeXComs(ex: Executor, items: XComWrite[]): Promise<void> {
   const statement = writeXComsStatement(ex, items);
@@ -20,30 +38,35 @@ export async function writeXComs(ex: Executor, items: XComWrite[]): Promise<void
 export function writeXComsStatement(ex: Executor, items: XComWrite[]): SQL | null {
   if (!items.length) return null;
   return ex.insert(xcom)
-    .values(items.map((i) => ({ ...i, value: i.value === undefined ? null : i.value, createdAt: new Date() })))
+    .values(items.map((i) => ({
+      runPk: i.runPk, taskId: i.taskId, mapIndex: i.mapIndex, key: i.key, value: i.value === undefined ? null : i.value,
+      codec: i.codec ?? null, data: i.data ?? null, size: i.size ?? null, createdAt: new Date(),
+    })))
     .onConflictDoUpdate({
       target: [xcom.runPk, xcom.taskId, xcom.mapIndex, xcom.key],
-      set: { value: sql`excluded.value`, createdAt: sql`excluded.created_at` },
+      set: { value: sql`excluded.value`, codec: sql`excluded.codec`, data: sql`excluded.data`, size: sql`excluded.size`, createdAt: sql`excluded.created_at` },
     }).getSQL();
 }
 
-/** Clear a TI's XComs before a new try writes its own. */
-export async function clearXComs(ex: Executor, runPk: number, taskId: string, mapIndex: number): Promise<void> {
-  await ex.delete(xcom).where(and(eq(xcom.runPk, runPk), eq(xcom.taskId, taskId), eq(xcom.mapIndex, mapIndex)));
+/** Clear a TI's XComs before a new try writes its own; returns what was kept outside the row. */
+export async function clearXComs(ex: Executor, runPk: number, taskId: string, mapIndex: number): Promise<XComRow[]> {
+  return ex.delete(xcom).where(and(eq(xcom.runPk, runPk), eq(xcom.taskId, taskId), eq(xcom.mapIndex, mapIndex)))
+    .returning({ value: xcom.value, codec: xcom.codec, data: xcom.data });
 }
 
 /**
  * Values for (task, key) refs of one run. A ref to a mapped task yields the list of its map
  * indexes' values in index order (null where an index stored nothing): that is fan-in.
  */
-export async function readXComs(ex: Executor, runPk: number, refs: { taskId: string; key: string; mapped?: boolean }[]): Promise<Map<string, unknown>> {
+export async function readXComs(ex: Executor, runPk: number, refs: { taskId: string; key: string; mapped?: boolean }[], decode: XComDecoder = inlineOnly): Promise<Map<string, unknown>> {
   const out = new Map<string, unknown>();
   if (!refs.length) return out;
-  const rows = await ex.select({ taskId: xcom.taskId, key: xcom.key, mapIndex: xcom.mapIndex, value: xcom.value }).from(xcom)
+  const rows = await ex.select({ taskId: xcom.taskId, key: xcom.key, mapIndex: xcom.mapIndex, value: xcom.value, codec: xcom.codec, data: xcom.data }).from(xcom)
     .where(and(eq(xcom.runPk, runPk), inArray(xcom.taskId, [...new Set(refs.map((r) => r.taskId))]), inArray(xcom.key, [...new Set(refs.map((r) => r.key))])));
   const mapped = new Set(refs.filter((r) => r.mapped).map((r) => xcomKey(r.taskId, r.key)));
   const lists = new Map<string, unknown[]>();
   for (const r of rows) {
+    if (r.codec !== null) r.value = await decode(r);
     const k = xcomKey(r.taskId, r.key);
     if (!mapped.has(k)) {
       if (r.mapIndex === -1) out.set(k, r.value);
@@ -58,10 +81,11 @@ export async function readXComs(ex: Executor, runPk: number, refs: { taskId: str
   return out;
 }
 
-export async function readXCom(ex: Executor, runPk: number, taskId: string, key: string, mapIndex: number): Promise<unknown> {
-  const [row] = await ex.select({ value: xcom.value }).from(xcom)
+export async function readXCom(ex: Executor, runPk: number, taskId: string, key: string, mapIndex: number, decode: XComDecoder = inlineOnly): Promise<unknown> {
+  const [row] = await ex.select({ value: xcom.value, codec: xcom.codec, data: xcom.data }).from(xcom)
     .where(and(eq(xcom.runPk, runPk), eq(xcom.taskId, taskId), eq(xcom.key, key), eq(xcom.mapIndex, mapIndex)));
-  return row?.value ?? undefined;
+  if (!row) return undefined;
+  return row.codec === null ? row.value ?? undefined : decode(row);
 }
 
 export const xcomKey = (taskId: string, key: string) => `${taskId}\u0000${key}`;

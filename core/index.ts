@@ -51,7 +51,7 @@ export {
   SecretAccessDenied, EnvSecretsBackend, FileSecretsBackend, DatabaseSecretsBackend, loadCustomBackend, envConnName, envVarName,
   type SecretsBackend, type RawConnection, type CustomBackendSpec,
 } from './connections/backends.ts';
-export { Secrets, ConnectionNotFoundError, toConnection, type SecretsOptions } from './connections/secrets.ts';
+export { Secrets, ConnectionNotFoundError, SecretsLookupError, toConnection, type SecretsOptions } from './connections/secrets.ts';
 export { SecretStore, type StoredVariable } from './connections/store.ts';
 export { openSecrets, defaultSecrets, type SecretsSetup } from './connections/setup.ts';
 export { SecretBox, SecretKeyError } from './secrets/secret-box.ts';

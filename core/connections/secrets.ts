@@ -11,6 +11,13 @@ import { parseConnectionUri } from './uri.ts';
 import { validateConnection, type Connection } from './connection.ts';
 import { SecretAccessDenied, type RawConnection, type SecretsBackend } from './backends.ts';
 
+/** Nothing answered, and at least one source failed: the failure, not "not defined", is the news. */
+export class SecretsLookupError extends UpdraftError {
+  constructor(readonly what: string, failures: string[]) {
+    super(`${what} could not be read: ${failures.join('; ')}`);
+  }
+}
+
 export class ConnectionNotFoundError extends UpdraftError {
   constructor(readonly connId: string, searched: string[]) {
     super(`connection "${connId}" is not defined; looked in: ${searched.join(', ')}. Add it with \`updraft connections add ${connId} --uri ...\` or set ${'UPDRAFT_CONN_'}${connId.toUpperCase()}`);
@@ -94,16 +101,25 @@ export class Secrets {
     return value;
   }
 
+  /**
+   * The first answer in backend order. A backend that fails is skipped; if a later one answers,
+   * the failure is reported as a warning, and if none does, the failure is the error.
+   */
   private async ask<T>(what: string, query: (b: SecretsBackend) => Promise<T | null | undefined>): Promise<{ value: T; backend: SecretsBackend } | null> {
+    const failures: string[] = [];
     for (const backend of this.backends) {
       try {
         const value = await query(backend);
-        if (value !== null && value !== undefined) return { value, backend };
+        if (value !== null && value !== undefined) {
+          for (const f of failures) this.warn(`${f}; ${backend.name} answered instead`);
+          return { value, backend };
+        }
       } catch (err) {
         if (err instanceof SecretAccessDenied) throw err;
-        this.warn(`${backend.name} failed looking up ${what}; trying the next source (${err instanceof Error ? err.name : 'error'}: ${masker.mask(err instanceof Error ? err.message : String(err))})`);
+        failures.push(`${backend.name} failed looking up ${what} (${err instanceof Error ? err.name : 'error'}: ${masker.mask(err instanceof Error ? err.message : String(err))})`);
       }
     }
+    if (failures.length) throw new SecretsLookupError(what, failures);
     return null;
   }
 

@@ -48,7 +48,11 @@ export class SecretBox {
 
   /** UPDRAFT_SECRET_KEY when set, else the key file (created if missing): always a key. */
   static withKeyFile(keyFile: string, env: NodeJS.ProcessEnv = process.env): SecretBox {
-    if (env.UPDRAFT_SECRET_KEY) return SecretBox.fromEnv(env);
+    if (env.UPDRAFT_SECRET_KEY) {
+      // Values sealed with the key file before UPDRAFT_SECRET_KEY was set still open, so rotate-key can move them.
+      const fileKey = existsSync(keyFile) ? readFileSync(keyFile, 'utf8').trim() : '';
+      return new SecretBox(env.UPDRAFT_SECRET_KEY, [...previousKeys(env), ...(fileKey ? [fileKey] : [])]);
+    }
     if (!existsSync(keyFile)) {
       mkdirSync(path.dirname(keyFile), { recursive: true });
       try {

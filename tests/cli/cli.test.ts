@@ -1,39 +1,17 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+import { ROOT, runCli, type CliResult } from '../helpers/cli.ts';
 const CLI_FIXTURES = path.join(ROOT, 'tests/fixtures/authoring-cli');
-
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
 
 let dataDir: string;
 
 /** Run `node bin/updraft.js ...args` with a clean environment: no DATABASE_URL, a throwaway data dir. */
 function updraft(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'DATABASE_URL' && !k.startsWith('UPDRAFT_')));
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/updraft.js', ...args], {
-      cwd: ROOT,
-      env: { ...base, UPDRAFT_DATA_DIR: dataDir, UPDRAFT_DAGS_FOLDER: 'dags', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
-  });
+  return runCli(args, { UPDRAFT_DATA_DIR: dataDir, UPDRAFT_DAGS_FOLDER: 'dags', ...env });
 }
 
 const lines = (text: string) => text.split('\n').filter((l) => l.length > 0);
@@ -83,6 +61,7 @@ describe('updraft command line', () => {
       ['mixed_sync_async', 'dags/mixed-sync-async.ts', 102],
       ['seed000_expand', 'dags/seed000-expand.ts', 3],
       ['seed000_iterate', 'dags/seed000-iterate.ts', 3],
+      ['templated_report', 'dags/templated-report.ts', 1],
       ['trigger_rules_retries', 'dags/trigger-rules-retries.ts', 9],
     ]);
   });

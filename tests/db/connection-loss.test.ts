@@ -2,14 +2,15 @@
  * A connection that dies mid-transaction must fail that transaction with a catchable error and
  * leave the pool usable. postgres.js 3.4.9 crashed the process here (a write scheduled on a
  * closed socket), hung `end()` on a statement queued between the socket's error and its close,
- * and handed the dead session's error to the next query on the reconnected connection;
+ * handed the dead session's error to the next query on the reconnected connection, and left
+ * statements queued on a reserved connection unsettled forever when it closed;
  * patches/postgres+3.4.9.patch fixes all three, and this file fails without it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { sql } from 'drizzle-orm';
 import { openDatabase, type Database } from '../../core/index.ts';
-import { ADMIN_URL, createTestDatabase, pgAvailable, type TestPg } from '../helpers/pg.ts';
+import { ADMIN_URL, createTestDatabase, pgAvailable, waitFor, type TestPg } from '../helpers/pg.ts';
 
 describe.skipIf(!pgAvailable)('a PostgreSQL connection lost mid-transaction', () => {
   let testPg: TestPg;
@@ -52,6 +53,21 @@ describe.skipIf(!pgAvailable)('a PostgreSQL connection lost mid-transaction', ()
       await kill(await backendPid(pipe.ex));
       await new Promise((r) => setTimeout(r, 200));
       await pipe.send([sql`select 1`], { commit: true });
+    });
+    await expect(outcome).rejects.toMatchObject({ code: expect.stringMatching(/CONNECTION_CLOSED|ECONNRESET|57P01/) });
+    await poolStillWorks();
+  });
+
+  it('pipelined transaction: statements still queued when the connection dies fail instead of hanging', async () => {
+    const outcome = database.pipelined(async (pipe) => {
+      const pid = await backendPid(pipe.ex);
+      // A first-time parameterised statement is described first; the rest queue behind it.
+      const statements = [sql`select pg_sleep(30)`, ...Array.from({ length: 50 }, (_, i) => sql`select ${i}::int + 1 as n`)];
+      const sent = pipe.send(statements);
+      sent.catch(() => undefined);
+      await waitFor(async () => (await admin`select 1 from pg_stat_activity where pid = ${pid} and query like '%pg_sleep(30)%'`).length > 0, 'the sleep to run', 10_000, 20);
+      await kill(pid);
+      await sent;
     });
     await expect(outcome).rejects.toMatchObject({ code: expect.stringMatching(/CONNECTION_CLOSED|ECONNRESET|57P01/) });
     await poolStillWorks();

@@ -2,6 +2,7 @@
 import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { xcom } from '../schema.ts';
 import type { Executor } from '../client.ts';
+import { xcomStorage } from '../../xcom/storage.ts';
 
 export interface XComWrite {
   runPk: number;
@@ -24,10 +25,8 @@ export interface XComRow {
 
 export type XComDecoder = (row: XComRow) => Promise<unknown>;
 
-const inlineOnly: XComDecoder = async (row) => {
-  if (row.codec !== null) throw new Error(`an XCom value is stored with codec "${row.codec}"; read it through the XCom storage`);
-  return row.value;
-};
+/** By default a stored value is read through the process's XCom storage (set from the config). */
+const processStorage: XComDecoder = (row) => xcomStorage().decode(row);
 
 export async function writeXComs(ex: Executor, items: XComWrite[]): Promise<void> {
   const statement = writeXComsStatement(ex, items);
@@ -58,7 +57,7 @@ export async function clearXComs(ex: Executor, runPk: number, taskId: string, ma
  * Values for (task, key) refs of one run. A ref to a mapped task yields the list of its map
  * indexes' values in index order (null where an index stored nothing): that is fan-in.
  */
-export async function readXComs(ex: Executor, runPk: number, refs: { taskId: string; key: string; mapped?: boolean }[], decode: XComDecoder = inlineOnly): Promise<Map<string, unknown>> {
+export async function readXComs(ex: Executor, runPk: number, refs: { taskId: string; key: string; mapped?: boolean }[], decode: XComDecoder = processStorage): Promise<Map<string, unknown>> {
   const out = new Map<string, unknown>();
   if (!refs.length) return out;
   const rows = await ex.select({ taskId: xcom.taskId, key: xcom.key, mapIndex: xcom.mapIndex, value: xcom.value, codec: xcom.codec, data: xcom.data }).from(xcom)
@@ -81,7 +80,7 @@ export async function readXComs(ex: Executor, runPk: number, refs: { taskId: str
   return out;
 }
 
-export async function readXCom(ex: Executor, runPk: number, taskId: string, key: string, mapIndex: number, decode: XComDecoder = inlineOnly): Promise<unknown> {
+export async function readXCom(ex: Executor, runPk: number, taskId: string, key: string, mapIndex: number, decode: XComDecoder = processStorage): Promise<unknown> {
   const [row] = await ex.select({ value: xcom.value, codec: xcom.codec, data: xcom.data }).from(xcom)
     .where(and(eq(xcom.runPk, runPk), eq(xcom.taskId, taskId), eq(xcom.key, key), eq(xcom.mapIndex, mapIndex)));
   if (!row) return undefined;

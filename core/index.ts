@@ -26,7 +26,7 @@ export type { TriggerOutcome, AppliedTi } from './db/queries/trigger-events.ts';
 export { DateTimeTrigger, TimeDeltaTrigger, FileTrigger, ExternalTaskTrigger } from './triggers/builtin/index.ts';
 
 // Sensors
-export { BaseSensorOperator, DateTimeSensor, TimeDeltaSensor, FileSensor, ExternalTaskSensor } from './sensors/index.ts';
+export { BaseSensorOperator, SensorTimeout, DateTimeSensor, TimeDeltaSensor, FileSensor, ExternalTaskSensor, type SensorOptions } from './sensors/index.ts';
 
 // Errors
 export * from './errors.ts';

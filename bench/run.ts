@@ -3,12 +3,14 @@ import { fanoutBench } from './fanout.ts';
 import { schedulerBench } from './scheduler.ts';
 import { triggererBench } from './triggerer.ts';
 import { reliabilityBench } from './reliability.ts';
+import { httpBench } from './http.ts';
 
 const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   scheduler: schedulerBench,
   triggerer: triggererBench,
   fanout: fanoutBench,
   reliability: reliabilityBench,
+  http: httpBench,
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -8,6 +8,9 @@ import {
   loadConfig, openDatabase, openSecrets, configureXComStorage, XComStorage, DagBag, queries, masker,
   type Database, type UpdraftConfig, type SecretsSetup,
 } from '../core/index.ts';
+// Built-in providers register their connection types and triggers on import, so that
+// `connections add|test` validate and test them and every service can run their triggers.
+import '../providers/http/index.ts';
 
 export interface CliEnv {
   config: UpdraftConfig;

@@ -54,6 +54,8 @@ const fileSchema = z.object({
   /** The key that seals connections and variables when UPDRAFT_SECRET_KEY is not set. */
   secretKeyFile: z.string().min(1).optional(),
   xcom: xcomSchema.optional(),
+  /** The port `standalone` serves GET /health on (127.0.0.1); 0 turns it off. */
+  healthPort: z.number().int().min(0).max(65535).optional(),
 }).strict();
 
 const envSchema = z.object({
@@ -71,6 +73,7 @@ const envSchema = z.object({
   UPDRAFT_SECRETS_FILE: z.string().optional(),
   UPDRAFT_SECRET_KEY_FILE: z.string().optional(),
   UPDRAFT_XCOM_PATH: z.string().optional(),
+  UPDRAFT_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export interface XComConfig {
@@ -109,6 +112,8 @@ export interface UpdraftConfig {
   readonly secretsCacheTtlMs: number;
   readonly secretKeyFile: string;
   readonly xcom: XComConfig;
+  /** Where `standalone` serves GET /health on 127.0.0.1; 0: not at all. */
+  readonly healthPort: number;
   /** The config file read, if any. */
   readonly configFile: string | null;
 }
@@ -133,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     triggererHealthThresholdMs: e.UPDRAFT_TRIGGERER_HEALTH_THRESHOLD ?? f.triggererHealthThreshold ?? 30_000,
     idleTransactionTimeoutMs: e.UPDRAFT_IDLE_TRANSACTION_TIMEOUT ?? f.idleTransactionTimeout ?? 30_000,
     maxMapLength: e.UPDRAFT_MAX_MAP_LENGTH ?? f.maxMapLength ?? 10_000,
+    healthPort: e.UPDRAFT_HEALTH_PORT ?? f.healthPort ?? 8080,
     maxConcurrentRuns: e.UPDRAFT_MAX_CONCURRENT_RUNS ?? f.maxConcurrentRuns ?? -1,
     runTagConcurrencyLimits: Object.freeze(f.runTagConcurrencyLimits ?? []),
     pools: Object.freeze(f.pools ?? {}),

@@ -3,6 +3,7 @@ import { Worker, queries, type DagBag, type Database, type UpdraftConfig } from 
 import { Scheduler, type SchedulerOptions } from '../../scheduler/index.ts';
 import { Triggerer } from '../../triggerer/index.ts';
 import { openEnv, loadBag, applyConfigPools } from '../env.ts';
+import { serveHealth } from '../health.ts';
 
 export async function untilSignal(stop: () => Promise<void>): Promise<void> {
   await new Promise<void>((resolve) => {
@@ -40,9 +41,13 @@ export async function standalone(): Promise<void> {
   const worker = await Worker.create({ database, dagBag: bag, slots: config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues], maxMapLength: config.maxMapLength, secrets: secrets.secrets });
   const triggerer = await Triggerer.create({ database, heartbeatMs: config.heartbeatMs, healthThresholdMs: config.triggererHealthThresholdMs, secrets: secrets.secrets });
   const reporter = reportRuns(database);
+  const health = config.healthPort ? await serveHealth(database, config.healthPort, config.zombieThresholdMs) : null;
+  if (health) process.stderr.write(`health: http://127.0.0.1:${config.healthPort}/health\n`);
   process.stderr.write('scheduler, worker and triggerer running; Ctrl-C to stop\n');
   await untilSignal(async () => {
     clearInterval(reporter);
+    health?.closeAllConnections();
+    await new Promise((resolve) => (health ? health.close(resolve) : resolve(undefined)));
     await triggerer.stop();
     await worker.stop();
     await scheduler.stop();

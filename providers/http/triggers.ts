@@ -61,6 +61,11 @@ export function fromEventResponse(res: HttpEventResponse): HttpResponse {
   return { status: res.status, headers: res.headers, url: res.url, body: res.encoding === 'base64' ? Buffer.from(String(res.body), 'base64') : res.body };
 }
 
+/** Kwargs are stored as JSON: leave out what was not given rather than storing `undefined`. */
+function given<T extends Record<string, unknown>>(kwargs: T): T {
+  return Object.fromEntries(Object.entries(kwargs).filter(([, v]) => v !== undefined)) as T;
+}
+
 abstract class KillableHttpTrigger<K extends Record<string, unknown>> extends BaseTrigger<K> {
   private readonly killed = new AbortController();
 
@@ -83,7 +88,7 @@ export class HttpTrigger extends KillableHttpTrigger<HttpTriggerKwargs> {
   static readonly kwargsSchema: z.ZodType<HttpTriggerKwargs> = httpTriggerSchema as z.ZodType<HttpTriggerKwargs>;
 
   constructor(kwargs: HttpTriggerInput) {
-    super(httpTriggerSchema.parse(kwargs));
+    super(given(httpTriggerSchema.parse(kwargs)));
   }
 
   async *run(): AsyncGenerator<TriggerEvent<HttpEvent>, void, void> {
@@ -121,7 +126,7 @@ export class HttpSensorTrigger extends KillableHttpTrigger<HttpSensorTriggerKwar
   static readonly kwargsSchema: z.ZodType<HttpSensorTriggerKwargs> = sensorTriggerSchema as z.ZodType<HttpSensorTriggerKwargs>;
 
   constructor(kwargs: HttpSensorTriggerInput) {
-    super(sensorTriggerSchema.parse(kwargs));
+    super(given(sensorTriggerSchema.parse(kwargs)));
   }
 
   async *run(): AsyncGenerator<TriggerEvent<HttpEventResponse & { pokes: number }>, void, void> {

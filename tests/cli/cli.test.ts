@@ -58,6 +58,7 @@ describe('updraft command line', () => {
       ['deferrable_custom', 'dags/deferrable-custom.ts', 2],
       ['deferrable_sensor', 'dags/deferrable-sensor.ts', 2],
       ['fanout', 'dags/fanout.ts', 3],
+      ['http_health', 'dags/http-health.ts', 3],
       ['mixed_sync_async', 'dags/mixed-sync-async.ts', 102],
       ['seed000_expand', 'dags/seed000-expand.ts', 3],
       ['seed000_iterate', 'dags/seed000-iterate.ts', 3],

@@ -15,7 +15,7 @@ export interface SeenRequest {
   at: number;
 }
 
-export type Route = (req: SeenRequest, res: ServerResponse, nth: number) => void | Promise<void>;
+export type Route = (req: SeenRequest, res: ServerResponse, nth: number) => unknown;
 
 export class TestHttpServer {
   readonly requests: SeenRequest[] = [];

@@ -20,3 +20,20 @@ export async function heartbeatJob(ex: Executor, id: string): Promise<void> {
 export async function endJob(ex: Executor, id: string): Promise<void> {
   await ex.update(jobs).set({ state: 'finished', endDate: sql`now()` }).where(eq(jobs.id, id));
 }
+
+export interface JobHealth {
+  jobType: string;
+  latestHeartbeat: Date;
+  /** Seconds since that heartbeat, by the database's clock. */
+  ageSeconds: number;
+}
+
+/** The freshest heartbeat of each job type among running jobs. */
+export async function latestHeartbeats(ex: Executor): Promise<JobHealth[]> {
+  const rows = await ex.select({
+    jobType: jobs.jobType,
+    latestHeartbeat: sql<Date>`max(${jobs.latestHeartbeat})`.mapWith(jobs.latestHeartbeat),
+    ageSeconds: sql<number>`extract(epoch from now() - max(${jobs.latestHeartbeat}))::float8`.mapWith(Number),
+  }).from(jobs).where(eq(jobs.state, 'running')).groupBy(jobs.jobType);
+  return rows;
+}

@@ -6,13 +6,14 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import {
-  dag, openDatabase, queries, DagBag, DagDefinitionError, TaskState, serializeTrigger, deserializeTrigger, type Database,
+  dag, openDatabase, queries, DagBag, DagDefinitionError, TaskState, serializeTrigger, deserializeTrigger, validateConnection, type Database,
 } from '../../../core/index.ts';
 import { HttpSensor, HttpTrigger, HttpSensorTrigger, closeHttpPools } from '../../../providers/http/index.ts';
 import { EVENT_XCOM_KEY } from '../../../core/db/queries/trigger-events.ts';
 import { runDagLocally } from '../../../cli/local-run.ts';
 import { fixture } from '../../triggerer/harness.ts';
 import { TestHttpServer, json } from '../../helpers/http-server.ts';
+import { waitFor } from '../../helpers/pg.ts';
 
 let server: TestHttpServer;
 let bag: DagBag;
@@ -157,6 +158,24 @@ describe('HTTP triggers', () => {
     expect(serializeTrigger(deserializeTrigger(JSON.parse(JSON.stringify(s))))).toEqual(s);
     expect(JSON.stringify(serializeTrigger(new HttpSensorTrigger({ connId: 'api', endpoint: '/ready', check: { jsonPath: 'state', equals: 'done' }, pokeIntervalMs: 500 })))).toBe(JSON.stringify(s));
     expect(JSON.stringify(stored)).not.toMatch(/password|token/);
+  });
+
+  it('aborts the request in flight when the waiting task is killed', async () => {
+    server.route('/hang', () => { /* never answers */ });
+    const trigger = deserializeTrigger(serializeTrigger(new HttpTrigger({ connId: 'test_http', endpoint: '/hang' }))) as HttpTrigger;
+    const lines: string[] = [];
+    const log = { info: (m: string) => lines.push(m), warn: (m: string) => lines.push(m), error: (m: string) => lines.push(m), debug() {} };
+    trigger.runtime = {
+      signal: new AbortController().signal, database, triggerId: 1, log,
+      connection: async () => validateConnection({ connId: 'test_http', connType: 'http', host: server.url }, 'test'),
+      variable: async () => { throw new Error('no variables here'); },
+    };
+    const first = trigger.run().next();
+    await waitFor(() => server.hits('/hang').length === 1, 'the request to reach the server', 10_000);
+    const killedAt = Date.now();
+    await trigger.onKill();
+    await expect(first).rejects.toThrow('the waiting task was killed');
+    expect(Date.now() - killedAt).toBeLessThan(2_000);
   });
 
   it('refuses kwargs that are not plain data, naming the field', () => {

@@ -11,6 +11,7 @@ import {
 // Built-in providers register their connection types and triggers on import, so that
 // `connections add|test` validate and test them and every service can run their triggers.
 import '../providers/http/index.ts';
+import '../providers/sftp/index.ts';
 
 export interface CliEnv {
   config: UpdraftConfig;

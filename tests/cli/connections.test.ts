@@ -29,7 +29,7 @@ describe('connections, variables and templates on the command line', () => {
   it('adds, shows (masked), lists, exports, imports and deletes connections, with --json', async () => {
     const uri = `postgres://etl:${encodeURIComponent(PASSWORD)}@wh.internal:5432/dw?sslmode=require`;
     expect(JSON.parse(await ok(['connections', 'add', 'wh', '--uri', uri, '--json']))).toEqual({ added: 'wh', connType: 'postgres' });
-    await ok(['connections', 'add', 'api', '--json', JSON.stringify({ conn_type: 'http', host: 'https://api.example.com', extra: { api_token: 'tok_abcdef12345', region: 'eu' } })]);
+    await ok(['connections', 'add', 'api', '--json', JSON.stringify({ conn_type: 'generic', host: 'https://api.example.com', extra: { api_token: 'tok_abcdef12345', region: 'eu' } })]);
     await ok(['connections', 'add', 'plain', '--type', 'generic', '--host', 'h.example', '--port', '8080', '--login', 'me', '--extra', '{"a":"b"}']);
 
     const shown = JSON.parse(await ok(['connections', 'get', 'wh', '--json']));

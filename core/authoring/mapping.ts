@@ -52,7 +52,7 @@ export interface IterateOptions {
   itemRetryDelay?: Duration;
   /** Return failures instead of failing the TI: `{ results, failures }`. */
   tolerateFailures?: boolean;
-  /** Finished items are checkpointed at least this often (default "1s"), and every 500 items. */
+  /** Finished items are checkpointed a few tens of milliseconds after they finish, and at least this often (default "1s"). */
   checkpointEvery?: Duration;
 }
 

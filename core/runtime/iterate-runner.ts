@@ -20,8 +20,13 @@ import { buildContext, type Lookups } from './task-context.ts';
 import { taskLogScope, type LogBuffer } from './task-log.ts';
 import type { SyncPool } from './sync-pool.ts';
 
-/** Checkpoint as soon as this many finished items wait to be written. */
-const CHECKPOINT_BATCH = 500;
+/**
+ * Finished items are written a short pause after they finish (group commit): at least this
+ * long, and at least as long as the last write took, so checkpoints take at most half the
+ * time (PGlite runs them on this loop). A killed worker loses only the items of that pause
+ * and the ones in flight.
+ */
+const CHECKPOINT_GAP_MS = 25;
 /** Rows per checkpoint statement, so one write never holds the database (or PGlite's loop) long. */
 const MAX_ROWS_PER_WRITE = 2000;
 /** How many failures the TI's error names; the rest are counted. */
@@ -117,22 +122,22 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
       if (writeFailures++ === 0) logs.write('warn', `checkpoint of ${batch.length} item(s) failed, will retry: ${dbError(err)}`);
     }
   };
-  // A full batch is written after the current burst of completions, and after a pause as long
-  // as the last write took: checkpoints get at most half the time (PGlite runs them on this loop).
   let flushQueued = false;
+  let lastWriteMs = 0;
   const flushAfter = (ms: number) => {
     flushQueued = true;
-    const go = () => { flushQueued = false; flush(); };
-    if (ms > 0) setTimeout(go, ms); else setImmediate(go);
+    setTimeout(() => { flushQueued = false; flush(); }, ms);
   };
   const flush = () => {
     if (writing || !pending.length) return;
     const t0 = Date.now();
     writing = write().finally(() => {
       writing = null;
-      if (pending.length >= CHECKPOINT_BATCH && !writeFailures && !flushQueued) flushAfter(Date.now() - t0);
+      lastWriteMs = Date.now() - t0;
+      if (pending.length && !writeFailures && !flushQueued) flushAfter(Math.max(CHECKPOINT_GAP_MS, lastWriteMs));
     });
   };
+  // The net under the pauses, and the retry of failed writes.
   const timer = setInterval(() => {
     flush();
     if (Date.now() - lastProgressLog < PROGRESS_LOG_EVERY_MS) return;
@@ -142,7 +147,8 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
 
   const settle = (i: number) => {
     finishedAt[i] = Date.now();
-    if (pending.push(i) >= CHECKPOINT_BATCH && !writing && !flushQueued && !writeFailures) flushAfter(0);
+    pending.push(i);
+    if (!writing && !flushQueued && !writeFailures) flushAfter(Math.max(CHECKPOINT_GAP_MS, lastWriteMs));
   };
   const fail = (i: number, err: unknown, tries: number) => {
     status[i] = FAILED;

@@ -129,6 +129,8 @@ export interface SftpBulkDownloadOptions extends IterateOptions {
   newerThan?: string;
   recursive?: boolean;
   to: string;
+  /** Options of the iterate task, such as `retries` (its listing task takes none). */
+  taskOptions?: Omit<Partial<TaskOptions>, 'taskId'>;
 }
 
 /**
@@ -138,7 +140,7 @@ export interface SftpBulkDownloadOptions extends IterateOptions {
  * Returns the iterate task's output (a `FetchedFile` per file).
  */
 export function sftpBulkDownload(options: SftpBulkDownloadOptions): XComArg<FetchedFile[]> {
-  const { taskId, connId = SFTP_DEFAULT_CONN_ID, remoteDir, pattern, newerThan, recursive, to, ...iterateOptions } = options;
+  const { taskId, connId = SFTP_DEFAULT_CONN_ID, remoteDir, pattern, newerThan, recursive, to, taskOptions, ...iterateOptions } = options;
   const list = task(`${taskId}_list`, async (_: void, ctx: Context): Promise<SftpFile[]> => {
     const hook = await SftpHook.create(ctx, connId);
     const files = await hook.list(remoteDir, { pattern, newerThan, recursive });
@@ -147,5 +149,5 @@ export function sftpBulkDownload(options: SftpBulkDownloadOptions): XComArg<Fetc
     return only;
   });
   const fetch = sftpGetTask(taskId, { connId, to });
-  return fetch.iterate({ file: list() }, { concurrency: 64, ...iterateOptions });
+  return fetch.iterate({ file: list() }, { concurrency: 64, ...iterateOptions }, taskOptions);
 }

@@ -4,6 +4,7 @@ import { schedulerBench } from './scheduler.ts';
 import { triggererBench } from './triggerer.ts';
 import { reliabilityBench } from './reliability.ts';
 import { httpBench } from './http.ts';
+import { sftpBench } from './sftp.ts';
 
 const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   scheduler: schedulerBench,
@@ -11,6 +12,7 @@ const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>
   fanout: fanoutBench,
   reliability: reliabilityBench,
   http: httpBench,
+  sftp: sftpBench,
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -251,7 +251,9 @@ export class SftpPool {
         socket.destroy();
         reject(mismatch ?? err);
       };
-      client.once('error', fail);
+      // ssh2 may emit 'error' more than once (socket, then protocol): always listen, never crash.
+      client.on('error', fail);
+      socket.on('error', fail);
       client.once('close', () => fail(new SftpConnectionError(`the connection to ${this.where()} closed during the handshake`)));
       client.once('ready', () => {
         client.sftp((err, sftp) => {
@@ -259,6 +261,7 @@ export class SftpPool {
           if (settled) return;
           settled = true;
           client.removeListener('error', fail);
+          socket.removeListener('error', fail);
           const conn = new SshConnection(this.nextId++, client, sftp, socket, (c) => this.closeIdle(c), t.extra.idle_timeout * 1000);
           const lost = (why: string) => () => {
             if (conn.dead) return;
@@ -266,6 +269,8 @@ export class SftpPool {
             this.drop(conn, new SftpConnectionError(why));
           };
           client.on('error', (e) => lost(`connection error: ${e.message}`)());
+          socket.on('error', (e) => lost(`socket error: ${e.message}`)());
+          sftp.on('error', (e: Error) => lost(`SFTP channel error: ${e.message}`)());
           client.once('close', lost('connection closed'));
           sftp.once('close', lost('SFTP channel closed'));
           resolve(conn);

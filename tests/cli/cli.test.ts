@@ -62,6 +62,7 @@ describe('updraft command line', () => {
       ['mixed_sync_async', 'dags/mixed-sync-async.ts', 102],
       ['seed000_expand', 'dags/seed000-expand.ts', 3],
       ['seed000_iterate', 'dags/seed000-iterate.ts', 3],
+      ['sftp_bulk_download', 'dags/sftp-bulk-download.ts', 2],
       ['templated_report', 'dags/templated-report.ts', 1],
       ['trigger_rules_retries', 'dags/trigger-rules-retries.ts', 9],
     ]);

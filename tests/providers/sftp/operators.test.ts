@@ -106,6 +106,8 @@ describe.skipIf(!sshdAvailable && !required)('SFTP operators in real runs', () =
   });
 
   it(`${SENSORS} deferred sensors on one server poll through at most max_connections SSH connections`, async () => {
+    // Start from no pooled connection, so every connection the waits use is a login counted here.
+    closeSftpPools();
     const before = sshd.acceptedLogins();
     const [result] = await Promise.all([
       run('sftp_many_sensors'),

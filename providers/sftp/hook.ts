@@ -284,8 +284,7 @@ export class SftpHook {
    */
   async *download(files: Iterable<SftpFile | string | { path: string; size?: number }>, opts: DownloadOptions): AsyncGenerator<DownloadResult, void, void> {
     const list = [...files].map((f) => (typeof f === 'string' ? { path: f } : f));
-    const stats = this.pool;
-    const limit = Math.max(1, opts.concurrency ?? stats.maxConnections * stats.maxInFlight);
+    const limit = Math.max(1, opts.concurrency ?? this.pool.maxConnections * this.pool.maxInFlight);
     const signal = this.signal(opts.signal);
     const toDir = typeof opts.to === 'string' ? opts.to : null;
     if (toDir) await mkdir(toDir, { recursive: true });

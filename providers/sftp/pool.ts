@@ -103,7 +103,6 @@ export class SftpPool {
   private dropped = 0;
   private nextId = 1;
   private closed = false;
-  private lastOpenError: unknown = null;
   log: TaskLogger = quiet;
 
   constructor(readonly key: string, readonly target: SshTarget) {}
@@ -201,7 +200,6 @@ export class SftpPool {
         this.dispatch();
       }, (err) => {
         this.opening--;
-        this.lastOpenError = err;
         // With no connection left to wait for, the waiters get the reason.
         if (!this.conns.some((c) => !c.dead) && !this.opening) {
           for (const w of this.waiters.splice(0)) {
@@ -308,11 +306,6 @@ export class SftpPool {
     this.closed = true;
     for (const c of this.conns.splice(0)) c.close();
     for (const w of this.waiters.splice(0)) w.reject(new SftpConnectionError(`the SFTP pool for "${this.target.connId}" was closed`));
-  }
-
-  /** @internal The last error opening a connection, for diagnostics. */
-  get lastError(): unknown {
-    return this.lastOpenError;
   }
 }
 

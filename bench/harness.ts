@@ -31,7 +31,9 @@ export async function freshDatabase(prefix: string): Promise<{ url: string; drop
 }
 
 export function startService(args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['bin/updraft.js', ...args], {
+  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every service.
+  const nodeArgs = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/updraft.js', ...args], {
     cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.stderr?.on('data', (d: Buffer) => { if (process.env.BENCH_VERBOSE) process.stderr.write(d); });
@@ -39,7 +41,7 @@ export function startService(args: string[], env: Record<string, string>): Child
 }
 
 export async function stopService(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   const t = setTimeout(() => child.kill('SIGKILL'), 10_000);

@@ -18,7 +18,8 @@
  *   threshold; its worker is SIGKILLed once at least 5,000 files are checkpointed (plus a
  *   random 0–100 ms, so the kill lands anywhere in the checkpoint cycle); a second worker
  *   retries the TI. Counted on the server (sftp-server's log of opens): files opened twice.
- * Every variant's files are checked against their sha256.
+ * Every variant's files are checked against their sha256. BENCH_SFTP_ONLY=mapped,iterate (a
+ * comma list of ideal, async, iterate, mapped, sync, resume) runs only those, for profiling.
  */
 import { execFileSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
@@ -41,6 +42,8 @@ const CONNECTIONS = 4;
 const IN_FLIGHT = 64;
 const SYNC_SAMPLE = 500;
 const KILL_AFTER = Math.min(5_000, Math.floor(FILES / 3));
+const ONLY = process.env.BENCH_SFTP_ONLY ? new Set(process.env.BENCH_SFTP_ONLY.split(',')) : null;
+const wanted = (variant: string) => !ONLY || ONLY.has(variant);
 
 /** Seeded sizes and bytes: AES-CTR over zeros, keyed per file. */
 function makeFiles(dir: string): Map<string, string> {
@@ -70,12 +73,13 @@ function sshConnect(port: number, sshd: Sshd): Promise<{ client: Client; sftp: S
 }
 
 /** The plain ssh2 script: list, then open / read / close every file, 4 × 64 in flight. */
-async function bare(port: number, sshd: Sshd, dir: string, sums: Map<string, string>): Promise<number> {
+async function bare(port: number, sshd: Sshd, dir: string, sums: Map<string, string>): Promise<{ total: number; list: number }> {
   const conns = await Promise.all(Array.from({ length: CONNECTIONS }, () => sshConnect(port, sshd)));
   try {
     const started = performance.now();
     const entries = await new Promise<FileEntryWithStats[]>((resolve, reject) => conns[0].sftp.readdir(dir, (err, list) => (err ? reject(err) : resolve(list))));
     const files = entries.filter((e) => e.filename.endsWith('.xml'));
+    const listed = performance.now();
     const got: [string, string][] = [];
     let next = 0;
     const lane = async (sftp: SFTPWrapper) => {
@@ -92,7 +96,7 @@ async function bare(port: number, sshd: Sshd, dir: string, sums: Map<string, str
     await Promise.all(Array.from({ length: CONNECTIONS * IN_FLIGHT }, (_, i) => lane(conns[i % CONNECTIONS].sftp)));
     const s = (performance.now() - started) / 1000;
     if (got.length !== sums.size || got.some(([n, h]) => sums.get(n) !== h)) throw new Error('bare ssh2: checksums differ');
-    return s;
+    return { total: s, list: (listed - started) / 1000 };
   } finally {
     for (const c of conns) c.client.end();
   }
@@ -149,74 +153,98 @@ export async function sftpBench(json: boolean): Promise<Record<string, unknown>>
   const result: Record<string, unknown> = { bench: 'sftp', files: FILES, rtt_ms: RTT_MS };
   const expected = digestOf([...sums]);
   try {
+    /** kill -9 the iterate variant's worker mid-download, on fresh services with a short zombie threshold. */
+    async function resume(): Promise<{ resume_redownloaded: number; resume_killed_at: number }> {
+      await Promise.all(services.map(stopService));
+      cleanTo();
+      const fast = { ...env, UPDRAFT_HEARTBEAT: '1s', UPDRAFT_ZOMBIE_THRESHOLD: '3s' };
+      const scheduler = startService(['scheduler'], fast);
+      const worker1 = startService(['worker', '--slots', String(IN_FLIGHT)], fast);
+      services = [scheduler, worker1];
+      const before = sshd.openCounts();
+      const { runPk } = await triggerDagRun(database, bag.get('bench_sftp_iterate'), {});
+      const checkpointed = async () => (await database.rows<{ n: number }>(sql`
+        select count(*)::int as n from iterate_items i join task_instances t on t.id = i.ti_id where t.run_pk = ${runPk} and i.state = 'success'`))[0].n;
+      for (const deadline = Date.now() + 600_000; (await checkpointed()) < KILL_AFTER;) {
+        if (Date.now() > deadline) throw new Error('resume: the download never reached the kill point');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await new Promise((r) => setTimeout(r, Math.random() * 100));
+      worker1.kill('SIGKILL');
+      const atKill = await checkpointed();
+      // Requests already on the wire reach the server before the killed worker's sessions end.
+      for (const deadline = Date.now() + 60_000; sshd.sessionPids().length && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 50));
+      services.push(startService(['worker', '--slots', String(IN_FLIGHT)], fast));
+      for (const deadline = Date.now() + 600_000; ;) {
+        const [r] = await database.rows<{ state: string }>(sql`select state from dag_runs where id = ${runPk}`);
+        if (r.state === 'success') break;
+        if (r.state === 'failed' || Date.now() > deadline) throw new Error(`resume: run ${r.state}`);
+        await new Promise((r2) => setTimeout(r2, 100));
+      }
+      checkDisk(to, sums, 'resume');
+      const after = sshd.openCounts();
+      let again = 0;
+      for (const name of sums.keys()) {
+        const p = `${dir}/${name}`;
+        const opens = (after.get(p) ?? 0) - (before.get(p) ?? 0);
+        if (opens < 1) throw new Error(`resume: ${name} was never fetched`);
+        if (opens > 1) again++;
+      }
+      log(json, `resume: killed at ${atKill} checkpointed; ${again} of ${FILES} files fetched again`);
+
+      return { resume_redownloaded: again, resume_killed_at: atKill };
+    }
+
     // Warm the services and the worker's pool, untimed.
     await runToEnd(database, bag, 'bench_sftp_async', {}, 600_000);
 
-    const ideal = await bare(proxy.port, sshd, dir, sums);
-    log(json, `plain ssh2: ${FILES} files in ${ideal.toFixed(2)} s`);
-
-    const asyncRun = await runToEnd(database, bag, 'bench_sftp_async', {}, 600_000);
-    const asyncS = runSeconds(asyncRun);
-    const asyncOut = await returnValue(database, asyncRun, 'download_all') as { files: number; digest: string };
-    if (asyncOut.files !== FILES || asyncOut.digest !== expected) throw new Error('async task: checksums differ');
-    log(json, `one async task with SftpHook: ${asyncS.toFixed(2)} s`);
-
-    cleanTo();
-    const iterateS = runSeconds(await runToEnd(database, bag, 'bench_sftp_iterate', {}, 600_000));
-    checkDisk(to, sums, 'iterate');
-    log(json, `iterate (bulk-download example): ${iterateS.toFixed(2)} s`);
-
-    cleanTo();
-    const mappedS = runSeconds(await runToEnd(database, bag, 'bench_sftp_mapped', {}, 1_800_000));
-    checkDisk(to, sums, 'mapped');
-    log(json, `${FILES} mapped TIs: ${mappedS.toFixed(2)} s`);
-
-    const perFile = await syncLoop(proxy.port, sshd, dir, sums);
-    log(json, `sync loop: ${perFile.toFixed(1)} ms per file (projected ${((perFile * FILES) / 60_000).toFixed(1)} min for ${FILES})`);
-
-    // ---- resume after kill -9, on fresh services with a short zombie threshold
-    await Promise.all(services.map(stopService));
-    cleanTo();
-    const fast = { ...env, UPDRAFT_HEARTBEAT: '1s', UPDRAFT_ZOMBIE_THRESHOLD: '3s' };
-    const scheduler = startService(['scheduler'], fast);
-    const worker1 = startService(['worker', '--slots', String(IN_FLIGHT)], fast);
-    services = [scheduler, worker1];
-    const before = sshd.openCounts();
-    const { runPk } = await triggerDagRun(database, bag.get('bench_sftp_iterate'), {});
-    const checkpointed = async () => (await database.rows<{ n: number }>(sql`
-      select count(*)::int as n from iterate_items i join task_instances t on t.id = i.ti_id where t.run_pk = ${runPk} and i.state = 'success'`))[0].n;
-    for (const deadline = Date.now() + 600_000; (await checkpointed()) < KILL_AFTER;) {
-      if (Date.now() > deadline) throw new Error('resume: the download never reached the kill point');
-      await new Promise((r) => setTimeout(r, 20));
+    if (wanted('ideal')) {
+      const ideal = await bare(proxy.port, sshd, dir, sums);
+      log(json, `plain ssh2: ${FILES} files in ${ideal.total.toFixed(2)} s (its readdir ${ideal.list.toFixed(2)} s)`);
+      result.ideal_s = round(ideal.total);
+      result.ideal_list_s = round(ideal.list);
     }
-    await new Promise((r) => setTimeout(r, Math.random() * 100));
-    worker1.kill('SIGKILL');
-    const atKill = await checkpointed();
-    // Requests already on the wire reach the server before the killed worker's sessions end.
-    for (const deadline = Date.now() + 60_000; sshd.sessionPids().length && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 50));
-    services.push(startService(['worker', '--slots', String(IN_FLIGHT)], fast));
-    for (const deadline = Date.now() + 600_000; ;) {
-      const [r] = await database.rows<{ state: string }>(sql`select state from dag_runs where id = ${runPk}`);
-      if (r.state === 'success') break;
-      if (r.state === 'failed' || Date.now() > deadline) throw new Error(`resume: run ${r.state}`);
-      await new Promise((r2) => setTimeout(r2, 100));
-    }
-    checkDisk(to, sums, 'resume');
-    const after = sshd.openCounts();
-    let again = 0;
-    for (const name of sums.keys()) {
-      const p = `${dir}/${name}`;
-      const opens = (after.get(p) ?? 0) - (before.get(p) ?? 0);
-      if (opens < 1) throw new Error(`resume: ${name} was never fetched`);
-      if (opens > 1) again++;
-    }
-    log(json, `resume: killed at ${atKill} checkpointed; ${again} of ${FILES} files fetched again`);
 
-    Object.assign(result, {
-      ideal_s: round(ideal), async_pool_s: round(asyncS), iterate_s: round(iterateS), mapped_s: round(mappedS),
-      sync_loop_per_file_ms: round(perFile, 1), ratio_pool_vs_ideal: round(asyncS / ideal), resume_redownloaded: again,
-      sync_loop_projected_s: round((perFile * FILES) / 1000, 0), resume_killed_at: atKill,
-    });
+    if (wanted('async')) {
+      const asyncRun = await runToEnd(database, bag, 'bench_sftp_async', {}, 600_000);
+      const asyncS = runSeconds(asyncRun);
+      const asyncOut = await returnValue(database, asyncRun, 'download_all') as { files: number; digest: string };
+      if (asyncOut.files !== FILES || asyncOut.digest !== expected) throw new Error('async task: checksums differ');
+      log(json, `one async task with SftpHook: ${asyncS.toFixed(2)} s`);
+      result.async_pool_s = round(asyncS);
+    }
+
+    if (wanted('iterate')) {
+      cleanTo();
+      const iterateS = runSeconds(await runToEnd(database, bag, 'bench_sftp_iterate', {}, 600_000));
+      checkDisk(to, sums, 'iterate');
+      log(json, `iterate (bulk-download example): ${iterateS.toFixed(2)} s`);
+      result.iterate_s = round(iterateS);
+    }
+
+    if (wanted('mapped')) {
+      cleanTo();
+      const mappedRun = await runToEnd(database, bag, 'bench_sftp_mapped', {}, 1_800_000);
+      const mappedS = runSeconds(mappedRun);
+      checkDisk(to, sums, 'mapped');
+      const [phase] = await database.rows<{ listed: number; first: number; last: number }>(sql`
+        select extract(epoch from max(end_date) filter (where task_id = 'list_files') - ${mappedRun.startDate!.toISOString()}::timestamptz)::float8 as listed,
+               extract(epoch from min(start_date) filter (where task_id = 'get_one') - ${mappedRun.startDate!.toISOString()}::timestamptz)::float8 as first,
+               extract(epoch from max(end_date) filter (where task_id = 'get_one') - ${mappedRun.startDate!.toISOString()}::timestamptz)::float8 as last
+        from task_instances where run_pk = ${mappedRun.id}`);
+      log(json, `${FILES} mapped TIs: ${mappedS.toFixed(2)} s (listed at ${phase.listed.toFixed(2)} s, first get at ${phase.first.toFixed(2)} s, last done at ${phase.last.toFixed(2)} s)`);
+      result.mapped_s = round(mappedS);
+    }
+
+    if (wanted('sync')) {
+      const perFile = await syncLoop(proxy.port, sshd, dir, sums);
+      log(json, `sync loop: ${perFile.toFixed(1)} ms per file (projected ${((perFile * FILES) / 60_000).toFixed(1)} min for ${FILES})`);
+      result.sync_loop_per_file_ms = round(perFile, 1);
+      result.sync_loop_projected_s = round((perFile * FILES) / 1000, 0);
+    }
+    if (typeof result.async_pool_s === 'number' && typeof result.ideal_s === 'number') result.ratio_pool_vs_ideal = round(result.async_pool_s / result.ideal_s);
+
+    if (wanted('resume')) Object.assign(result, await resume());
     return result;
   } finally {
     await Promise.all(services.map(stopService));

@@ -17,7 +17,10 @@ const USAGE = `usage: updraft <command>
 
   standalone                         migrate, then run scheduler, worker and triggerer in one process
   scheduler                          run a scheduler
-  worker [--slots N] [--grace 60s]   run a worker; on SIGTERM, running tasks get the grace period
+  worker [--slots N] [--grace 60s] [--prefetch N]
+                                     run a worker; on SIGTERM, running tasks get the grace period;
+                                     --prefetch: TIs claimed beyond the slots (default: slots/4
+                                     while tasks are short, else none; 0 turns it off)
                                      to finish, then go back to scheduled in the same try
   triggerer [--capacity N] [--metrics-port P]
                                      run a triggerer (all triggers on one event loop)
@@ -89,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
       tag: { type: 'string', multiple: true },
       'dag-id': { type: 'string' },
       slots: { type: 'string' },
+      prefetch: { type: 'string' },
       grace: { type: 'string', default: '60s' },
       try: { type: 'string' },
       capacity: { type: 'string' },
@@ -131,7 +135,7 @@ async function main(argv: string[]): Promise<number> {
   switch (key) {
     case 'standalone': await services.standalone(); return 0;
     case 'scheduler': await services.scheduler(); return 0;
-    case 'worker': await services.worker(int(values.slots, '--slots'), durationArg(values.grace, '--grace')); return 0;
+    case 'worker': await services.worker(int(values.slots, '--slots'), durationArg(values.grace, '--grace'), values.prefetch === '0' ? 0 : int(values.prefetch, '--prefetch')); return 0;
     case 'triggerer': await triggers.triggerer(int(values.capacity, '--capacity'), int(values['metrics-port'], '--metrics-port')); return 0;
     case 'triggers list': await triggers.triggersList(values.json); return 0;
     case 'triggers rotate-key':

@@ -28,5 +28,5 @@ const listOutbox = task('list_outbox', async (_: void, ctx): Promise<SftpFile[]>
 const fetchFile = sftpGetTask('fetch_file', { connId: CONN, to: '.updraft/sftp-example/inbox' });
 
 export default dag({ dagId: 'sftp_bulk_download', schedule: '@hourly', startDate: '2026-01-01T00:00:00Z', tags: ['example', 'sftp'] }, () => {
-  fetchFile.iterate({ file: listOutbox() }, { concurrency: 64 }, { retries: 2 });
+  fetchFile.iterate({ file: listOutbox() }, { concurrency: 128 }, { retries: 2 });
 });

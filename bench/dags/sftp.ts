@@ -38,12 +38,12 @@ export const asyncPool = dag({ dagId: 'bench_sftp_async', schedule: null }, () =
 export const iterate = dag({ dagId: 'bench_sftp_iterate', schedule: null }, () => {
   sftpBulkDownload({
     taskId: 'download', connId: CONN, remoteDir: dir, pattern: '*.xml', to,
-    concurrency: Number(process.env.BENCH_SFTP_ITERATE_CONCURRENCY ?? 64), taskOptions: { retries: 2, retryDelay: 0 },
+    taskOptions: { retries: 2, retryDelay: 0 },
   });
 });
 
 const listFiles = task('list_files', async (_: void, ctx) => (await SftpHook.create(ctx, CONN)).list(dir, { pattern: '*.xml' }));
 const getOne = sftpGetTask('get_one', { connId: CONN, to });
-export const mapped = dag({ dagId: 'bench_sftp_mapped', schedule: null }, () => {
+export const mapped = dag({ dagId: 'bench_sftp_mapped', schedule: null, maxActiveTasks: 10_000 }, () => {
   getOne.expand({ file: listFiles() });
 });

@@ -87,10 +87,10 @@ export async function scheduler(): Promise<void> {
   });
 }
 
-export async function worker(slots: number | undefined, graceMs: number): Promise<void> {
+export async function worker(slots: number | undefined, graceMs: number, prefetch?: number): Promise<void> {
   const { config, database, secrets } = await openEnv({ service: true, migrate: true });
   const bag = await loadBag(config);
-  const w = await Worker.create({ database, dagBag: bag, slots: slots ?? config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues], maxMapLength: config.maxMapLength, secrets: secrets.secrets });
+  const w = await Worker.create({ database, dagBag: bag, slots: slots ?? config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues], maxMapLength: config.maxMapLength, secrets: secrets.secrets, prefetch });
   process.stderr.write(`updraft worker ${w.id}: ${w.slots} slots, queues ${config.queues.join(',')}; ${database.where}; ${describeBag(bag)}\n`);
   await untilSignal(async () => {
     await w.stop(graceMs);

@@ -26,7 +26,7 @@ import type { SyncPool } from './sync-pool.ts';
  * time (PGlite runs them on this loop). A killed worker loses only the items of that pause
  * and the ones in flight.
  */
-const CHECKPOINT_GAP_MS = 25;
+const CHECKPOINT_GAP_MS = 10;
 /** Rows per checkpoint statement, so one write never holds the database (or PGlite's loop) long. */
 const MAX_ROWS_PER_WRITE = 2000;
 /** How many failures the TI's error names; the rest are counted. */

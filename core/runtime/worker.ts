@@ -4,10 +4,19 @@
  * writes results in batches. Each batch's transaction also schedules the finished TIs'
  * downstream tasks and closes finished runs, so the next task starts without waiting for a
  * scheduler loop.
+ *
+ * Prefetch: while the TIs it runs are short (a recent mean under 100 ms), the worker claims a
+ * few more than its slots, `ceil(slots / 4)`, and starts one the moment a slot frees instead of
+ * after the next batch commits (a few ms each time, which at 50 ms per TI is a tenth of the
+ * slot). A prefetched TI is claimed like any other (state running, this worker's, heartbeated);
+ * it waits at most about one short TI's time; on shutdown it is handed back without a try
+ * counted. Long tasks gain nothing from it, so it switches off by itself.
  */
 import { and, eq, or, type SQL } from 'drizzle-orm';
 
 const FREED_PREFIX = 'from:';
+/** Prefetch while the recent mean TI execution time is below this. */
+const PREFETCH_BELOW_MS = 100;
 import { Channel, dbErrorMessage, isRequireFailure, isTransientDbError, notifySql, type Database } from '../db/client.ts';
 import { xcom } from '../db/schema.ts';
 import { claimScheduled, claimStatements, finishTisStatement, handBackTis, heartbeatTis, runContext, toClaimed, type ClaimedTi, type TiFinish } from '../db/queries/task-instances.ts';
@@ -43,6 +52,8 @@ export interface WorkerOptions {
   codec?: KwargsCodec;
   /** Longest list a task may produce for a mapped consumer (default 10,000). */
   maxMapLength?: number;
+  /** TIs claimed beyond the slots. Default: `ceil(slots / 4)` while tasks are short, else none; 0 turns it off. */
+  prefetch?: number;
   /** Connections and variables for tasks; defaults to the environment, then the database. */
   secrets?: Secrets;
   log?: (message: string) => void;
@@ -52,6 +63,14 @@ export class Worker {
   readonly slots: number;
   private readonly queues: string[];
   private readonly running = new Map<number, Promise<void>>();
+  /** Claimed (prefetched) TIs waiting for a slot. */
+  private readonly ready: ClaimedTi[] = [];
+  /** TIs executing now (running minus those whose results wait for their batch). */
+  private executing = 0;
+  /** Mean execution time of recent TIs (moving average), which decides whether to prefetch. */
+  private recentMs = Infinity;
+  /** A fixed prefetch, or null for the default (on while tasks are short). */
+  private readonly prefetchLimit: number | null;
   /** Per running TI: aborted when the TI is handed back at shutdown. */
   private readonly aborts = new Map<number, AbortController>();
   private readonly results: Batcher<TaskOutcome>;
@@ -78,6 +97,7 @@ export class Worker {
 
   private constructor(private readonly opts: WorkerOptions, readonly id: string) {
     this.slots = opts.slots ?? 16;
+    this.prefetchLimit = opts.prefetch ?? null;
     this.queues = opts.queues ?? ['default'];
     this.syncPool = new SyncPool(opts.syncThreads ?? Math.max(2, Math.min(this.slots, 4)));
     this.codec = opts.codec ?? KwargsCodec.fromEnv();
@@ -141,9 +161,10 @@ export class Worker {
     }
   }
 
-  /** Slots neither running a TI nor promised to a claim in flight. */
+  /** Slots (and prefetch places) neither holding a TI nor promised to a claim in flight. */
   private freeSlots(): number {
-    return this.slots - this.running.size - this.reserved;
+    const prefetch = this.prefetchLimit ?? (this.recentMs < PREFETCH_BELOW_MS ? Math.ceil(this.slots / 4) : 0);
+    return this.slots + prefetch - this.running.size - this.ready.length - this.reserved;
   }
 
   /**
@@ -171,6 +192,12 @@ export class Worker {
   }
 
   private start(ti: ClaimedTi): void {
+    if (this.executing >= this.slots) {
+      this.ready.push(ti);
+      return;
+    }
+    this.executing++;
+    const began = performance.now();
     const abort = new AbortController();
     this.aborts.set(ti.id, abort);
     const job = (async () => {
@@ -186,6 +213,11 @@ export class Worker {
         };
       }
       this.aborts.delete(ti.id);
+      this.executing--;
+      const ms = performance.now() - began;
+      this.recentMs = this.recentMs === Infinity ? ms : this.recentMs * 0.9 + ms * 0.1;
+      const next = this.stopped ? undefined : this.ready.shift();
+      if (next) this.start(next);
       this.results.push(outcome);
     })();
     this.running.set(ti.id, job);
@@ -385,7 +417,8 @@ export class Worker {
   private async beat(): Promise<void> {
     try {
       await heartbeatJob(this.opts.database.db, this.id);
-      if (this.running.size) await heartbeatTis(this.opts.database.db, this.id, [...this.running.keys()]);
+      const ours = [...this.running.keys(), ...this.ready.map((t) => t.id)];
+      if (ours.length) await heartbeatTis(this.opts.database.db, this.id, ours);
       // A safety net under NOTIFY: one sent while the listening connection was being
       // re-established (a database restart) is lost, and the TIs it announced would wait.
       if (!this.stopped && this.freeSlots() > 0) this.wake();
@@ -410,6 +443,7 @@ export class Worker {
     await this.unlisten?.();
     this.claims.stop();
     await this.claims.idle;
+    await this.handBackReady();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([
       Promise.allSettled([...this.running.values()]).then(() => true),
@@ -417,6 +451,7 @@ export class Worker {
     ]);
     clearTimeout(timer);
     await this.results.drain();
+    await this.handBackReady();
     if (!finished) await this.handBack();
     clearInterval(this.heartbeat);
     await this.syncPool.close();
@@ -426,17 +461,27 @@ export class Worker {
   private async handBack(): Promise<void> {
     const ids = [...this.running.keys()];
     // Given back first, aborted after: an aborted task's failure must not be recorded as a try.
+    await this.giveBack(ids, 'still running after the grace period');
+    for (const id of ids) this.aborts.get(id)?.abort(new Error('the worker is shutting down; the task was handed back'));
+  }
+
+  /** Prefetched TIs that never started go back at once. */
+  private async handBackReady(): Promise<void> {
+    const waiting = this.ready.splice(0);
+    if (waiting.length) await this.giveBack(waiting.map((t) => t.id), 'claimed ahead and not started');
+  }
+
+  private async giveBack(ids: number[], why: string): Promise<void> {
     try {
       const given = await this.opts.database.db.transaction(async (tx) => {
         const back = await handBackTis(tx, this.id, ids);
         if (back.length) await tx.execute(notifySql(Channel.WORKER));
         return back;
       });
-      this.log(`handed back ${given.length} TI(s) still running after the grace period; other workers run them in the same try`);
+      this.log(`handed back ${given.length} TI(s) ${why}; other workers run them in the same try`);
     } catch (err) {
-      this.log(`could not hand back ${ids.length} TI(s); they will be reaped as zombies: ${dbErrorMessage(err)}`);
+      this.log(`could not hand back ${ids.length} TI(s) ${why}; they will be reaped as zombies: ${dbErrorMessage(err)}`);
     }
-    for (const id of ids) this.aborts.get(id)?.abort(new Error('the worker is shutting down; the task was handed back'));
   }
 }
 

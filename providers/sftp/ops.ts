@@ -44,8 +44,46 @@ export function stat(sftp: SFTPWrapper, path: string): Promise<Stats> {
   return new Promise((resolve, reject) => sftp.stat(path, cb(resolve, reject)));
 }
 
-export function readdir(sftp: SFTPWrapper, path: string): Promise<FileEntryWithStats[]> {
-  return new Promise((resolve, reject) => sftp.readdir(path, cb(resolve, reject)));
+/** READDIR requests in flight on one directory handle. */
+const READDIRS_IN_FLIGHT = 16;
+const STATUS_EOF = 1;
+
+/**
+ * A directory's entries (without `.` and `..`). A READDIR answers with the next batch of
+ * entries (OpenSSH: up to 100), so a listing of 17,000 names is 170 batches; they are requested
+ * 16 at a time on the one handle instead of one round trip each. Each request takes the next
+ * unread batch whatever order the server answers in, and the ones sent past the end answer EOF.
+ */
+export async function readdir(sftp: SFTPWrapper, path: string): Promise<FileEntryWithStats[]> {
+  const handle = await new Promise<Buffer>((resolve, reject) => sftp.opendir(path, cb(resolve, reject)));
+  const entries: FileEntryWithStats[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let outstanding = 0;
+      let eof = false;
+      let failure: Error | null = null;
+      const more = () => {
+        while (!eof && !failure && outstanding < READDIRS_IN_FLIGHT) {
+          outstanding++;
+          sftp.readdir(handle, (err, list) => {
+            outstanding--;
+            if ((err as { code?: unknown } | undefined)?.code === STATUS_EOF) eof = true;
+            else if (err) failure ??= err;
+            else for (const e of list) entries.push(e);
+            if (!eof && !failure) more();
+            else if (outstanding === 0) {
+              if (failure) reject(failure);
+              else resolve();
+            }
+          });
+        }
+      };
+      more();
+    });
+    return entries;
+  } finally {
+    closeLater(sftp, handle);
+  }
 }
 
 export function mkdirOne(sftp: SFTPWrapper, path: string): Promise<void> {

@@ -6,15 +6,16 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Connection } from '../../../core/index.ts';
-import { SftpHook, SftpPool, closeSftpPools, HostKeyMismatchError, fingerprint, resolveTarget, SFTP_STATUS } from '../../../providers/sftp/index.ts';
+import type { Connection, Context } from '../../../core/index.ts';
+import { SftpHook, SftpPool, closeSftpPools, sftpGetTask, HostKeyMismatchError, fingerprint, resolveTarget, SFTP_STATUS } from '../../../providers/sftp/index.ts';
 import { testSftpConnection } from '../../../providers/sftp/connection-test.ts';
 import { startSshd, sshdAvailable, type Sshd } from '../../helpers/sshd.ts';
+import { waitFor } from '../../helpers/pg.ts';
 
 const required = process.env.CI === 'true';
 let sshd: Sshd;
@@ -142,6 +143,17 @@ describe.skipIf(!sshdAvailable && !required)('SftpHook on a real sshd', () => {
     expect(sha(await hook.get(remote('big/half.bin')))).toBe(sha(big.subarray(0, 5 * 1024 * 1024)));
   });
 
+  it('lists a directory of 2,345 entries, many READDIR batches in flight, each name once', async () => {
+    const big = path.join(sshd.root, 'many');
+    mkdirSync(big);
+    const names = Array.from({ length: 2345 }, (_, i) => `entry-${String(i).padStart(4, '0')}.dat`);
+    for (const n of names) writeFileSync(path.join(big, n), n);
+    execChown(big);
+    const listed = await new SftpHook(connOf({ private_key: sshd.privateKey })).list(remote('many'));
+    expect(listed.map((f) => f.name).sort()).toEqual(names);
+    expect(listed.every((f) => f.size === f.name.length && f.type === 'file')).toBe(true);
+  });
+
   it('carries 500 concurrent gets on one connection, with no listener warnings', async () => {
     const warnings: Error[] = [];
     const onWarning = (w: Error) => warnings.push(w);
@@ -221,6 +233,39 @@ describe.skipIf(!sshdAvailable && !required)('SftpHook on a real sshd', () => {
     for await (const r of failing) outcomes.push(r);
     expect(outcomes.find((o) => o.error)?.error?.message).toContain('gone.xml: no such file');
     await expect((async () => { for await (const _ of hook.download([remote('in/gone.xml')], { to })) { /* throws */ } })()).rejects.toThrow(/no such file/);
+  });
+
+  it('sftpGetTask writes the remote mtime; a retried try skips a file already whole on disk, and fetches a changed one', async () => {
+    const conn = connOf({ private_key: sshd.privateKey });
+    const hook = new SftpHook(conn);
+    const [file] = await hook.list(remote('in'), { pattern: 'f07.xml' });
+    const to = path.join(local, 'quick');
+    const get = sftpGetTask('get', { connId: conn.connId, to });
+    const before = sshd.openCounts().get(file.path) ?? 0;
+    const opens = () => (sshd.openCounts().get(file.path) ?? 0) - before;
+    // sftp-server logs an open before it answers it; the wait only covers a slow log write.
+    const opened = async (n: number) => {
+      await waitFor(() => opens() >= n, `${n} open(s) of ${file.path} in the server's log`, 10_000);
+      expect(opens()).toBe(n);
+    };
+    const ctx = (tryNumber: number) => ({ tryNumber, connection: async () => conn, signal: new AbortController().signal, log: undefined }) as unknown as Context;
+    const first = await get.fn({ file }, ctx(1));
+    expect(statSync(first.localPath).mtimeMs).toBe(Date.parse(file.mtime));
+    await opened(1);
+    // Try 2 finds the same file whole: no fetch.
+    expect(await get.fn({ file }, ctx(2))).toEqual(first);
+    expect(opens()).toBe(1);
+    // A cut-off write (shorter than the remote file) and a file changed on the server are fetched again.
+    writeFileSync(first.localPath, 'partial');
+    await get.fn({ file }, ctx(2));
+    await opened(2);
+    const changed = { ...file, mtime: new Date(Date.parse(file.mtime) + 60_000).toISOString() };
+    await get.fn({ file: changed }, ctx(3));
+    await opened(3);
+    expect(readFileSync(first.localPath)).toEqual(readFileSync(path.join(sshd.root, 'in', 'f07.xml')));
+    // Try 1 never trusts what is on disk.
+    await get.fn({ file }, ctx(1));
+    await opened(4);
   });
 
   it('a pool opens connections only when the open ones are full', () => {

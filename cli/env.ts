@@ -12,6 +12,7 @@ import {
 // `connections add|test` validate and test them and every service can run their triggers.
 import '../providers/http/index.ts';
 import '../providers/sftp/index.ts';
+import '../providers/bigquery/index.ts';
 
 export interface CliEnv {
   config: UpdraftConfig;

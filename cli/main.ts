@@ -18,13 +18,16 @@ const USAGE = `usage: updraft <command>
   standalone                         migrate, then run scheduler, worker and triggerer in one process
   scheduler                          run a scheduler
   worker [--slots N] [--grace 60s] [--prefetch N]
-                                     run a worker; on SIGTERM, running tasks get the grace period;
+                                     run a worker; on SIGTERM, running tasks get the grace period
+                                     to finish, then go back to scheduled in the same try;
                                      --prefetch: TIs claimed beyond the slots (default: slots/4
                                      while tasks are short, else none; 0 turns it off)
-                                     to finish, then go back to scheduled in the same try
   triggerer [--capacity N] [--metrics-port P]
                                      run a triggerer (all triggers on one event loop)
   db migrate                         create or upgrade the metadata database
+  bigquery-emulator [--port 9050] [--project P] [--data-dir D] [--job-duration MS]
+                                     a local BigQuery-compatible server (REST v2, SQL in DuckDB)
+                                     to develop and test DAGs offline; not a BigQuery replacement
   dags list [--json]                 DAGs found in the DAGs folder
   dags trigger <dagId> [--conf JSON] [--run-id ID] [--priority N] [--tag key=value]...
   dags test <dagId> [--conf JSON] [--json]
@@ -93,6 +96,9 @@ async function main(argv: string[]): Promise<number> {
       'dag-id': { type: 'string' },
       slots: { type: 'string' },
       prefetch: { type: 'string' },
+      project: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'job-duration': { type: 'string' },
       grace: { type: 'string', default: '60s' },
       try: { type: 'string' },
       capacity: { type: 'string' },
@@ -134,6 +140,10 @@ async function main(argv: string[]): Promise<number> {
   const key = ['db', 'dags', 'tasks', 'runs', 'triggers', 'pools', 'connections', 'variables'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
   switch (key) {
     case 'standalone': await services.standalone(); return 0;
+    case 'bigquery-emulator': await services.bigqueryEmulator({
+      port: values.port === undefined ? 9050 : int(values.port, '--port')!, project: values.project, dataDir: values['data-dir'],
+      jobDurationMs: values['job-duration'] === undefined ? undefined : values['job-duration'] === '0' ? 0 : int(values['job-duration'], '--job-duration'),
+    }); return 0;
     case 'scheduler': await services.scheduler(); return 0;
     case 'worker': await services.worker(int(values.slots, '--slots'), durationArg(values.grace, '--grace'), values.prefetch === '0' ? 0 : int(values.prefetch, '--prefetch')); return 0;
     case 'triggerer': await triggers.triggerer(int(values.capacity, '--capacity'), int(values['metrics-port'], '--metrics-port')); return 0;

@@ -5,7 +5,7 @@
 
 // Authoring
 export { dag, taskGroup, Dag, type DagOptions, type SerializedDag, type SerializedTask } from './authoring/dag.ts';
-export { BaseOperator, XComArg, chain, ExecutionMode, type TaskOptions, type Linkable } from './authoring/operator.ts';
+export { BaseOperator, XComArg, chain, ExecutionMode, baseOptions, type TaskOptions, type Linkable } from './authoring/operator.ts';
 export { task, type FunctionTask, type PartialTask } from './authoring/task.ts';
 export { type Resolvable } from './authoring/function-task.ts';
 export { MappedFunctionOperator, IterateOperator, type IterateOptions, type IterateResult, type ExpandSpec } from './authoring/mapping.ts';
@@ -14,7 +14,7 @@ export { TriggerRule, TRIGGER_RULES, evaluateTriggerRule, type UpstreamCounts, t
 export { retryDelayMs, shouldRetry, type RetryPolicy } from './authoring/retry.ts';
 export { intervalsToRun, nextFireAfter, validateSchedule, presetToCron, type DataInterval } from './authoring/schedule.ts';
 export { parseDuration, type Duration } from './authoring/duration.ts';
-export type { Context, TaskLogger, TaskInstanceHandle, VariableOptions } from './authoring/context.ts';
+export type { Context, TaskLogger, TaskInstanceHandle, VariableOptions, PreviousTry } from './authoring/context.ts';
 export { TaskDeferred, FAIL_METHOD, type DeferOptions } from './authoring/deferral.ts';
 
 // Triggers

@@ -97,3 +97,12 @@ export async function worker(slots: number | undefined, graceMs: number, prefetc
     await database.close();
   });
 }
+
+/** `updraft bigquery-emulator`: the local BigQuery-compatible server, until SIGINT or SIGTERM. */
+export async function bigqueryEmulator(opts: { port: number; project?: string; dataDir?: string; jobDurationMs?: number }): Promise<void> {
+  const { startEmulator } = await import('../../providers/bigquery/emulator/server.ts');
+  const emulator = await startEmulator({ ...opts, log: (line) => process.stderr.write(`${line}\n`) });
+  process.stderr.write(`updraft bigquery-emulator: ${emulator.url} (SQL runs in DuckDB${opts.dataDir ? `, kept in ${opts.dataDir}` : ', in memory'}); `
+    + `connect with the extra api_endpoint ${emulator.url} and a project id of your choice\n`);
+  await untilSignal(() => emulator.close());
+}

@@ -54,6 +54,12 @@ export interface Context<P = Record<string, unknown>> {
   readonly event: unknown;
   /** Extra kwargs given to `defer`, when resumed. */
   readonly resumeKwargs: Record<string, unknown>;
+  /**
+   * How the previous try ended, on a fresh try after the first (null otherwise): its state and
+   * error, e.g. `ZombieTaskError: …` when its worker was lost. Operators that start external
+   * work (a BigQuery job) use it to reattach instead of starting that work twice.
+   */
+  readonly previousTry: PreviousTry | null;
   /** A connection, from the secrets backends, UPDRAFT_CONN_<ID> or the metadata database. Its secrets are masked in logs from then on. */
   connection(connId: string): Promise<Connection>;
   /** A variable, from the secrets backends, UPDRAFT_VAR_<KEY> or the metadata database. */
@@ -62,6 +68,12 @@ export interface Context<P = Record<string, unknown>> {
   connectionSync(connId: string): Connection;
   /** `variable` for sync tasks. */
   variableSync<T = string>(key: string, options?: VariableOptions<T>): T;
+}
+
+export interface PreviousTry {
+  tryNumber: number;
+  state: string;
+  error: string | null;
 }
 
 /** The plain-data part of a context, which is all that crosses a thread boundary. */
@@ -78,4 +90,5 @@ export interface ContextData {
   conf: Record<string, unknown>;
   event?: unknown;
   resumeKwargs?: Record<string, unknown>;
+  previousTry?: PreviousTry | null;
 }

@@ -40,6 +40,16 @@ export interface TaskOptions {
 
 const TASK_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$/;
 
+/**
+ * An operator's options without its own keys: what goes to BaseOperator (or BaseSensorOperator).
+ * Operators take one options object; their own fields are read from it and the rest passed on.
+ */
+export function baseOptions<O extends object, B = TaskOptions>(options: O, ownKeys: readonly string[]): B {
+  const rest: Record<string, unknown> = { ...(options as Record<string, unknown>) };
+  for (const k of ownKeys) delete rest[k];
+  return rest as B;
+}
+
 export const taskOptionsSchema = z.object({
   taskId: z.string().regex(TASK_ID, 'task ids use letters, digits, "_", "-" and "."'),
   retries: z.number().int().nonnegative().default(0),

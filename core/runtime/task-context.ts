@@ -60,6 +60,7 @@ export function buildContext(data: ContextData, hooks: ContextHooks): Context {
     log: hooks.log,
     event: data.event,
     resumeKwargs: data.resumeKwargs ?? {},
+    previousTry: data.previousTry ?? null,
     connection: (connId) => hooks.connection(connId),
     variable: async (key, options) => variableValue(key, await hooks.variable(key), options),
     connectionSync: hooks.connectionSync ?? noSync('connection'),

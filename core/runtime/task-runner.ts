@@ -9,7 +9,7 @@ import type { BaseOperator } from '../authoring/operator.ts';
 import type { ContextData } from '../authoring/context.ts';
 import { retryDelayMs, shouldRetry } from '../authoring/retry.ts';
 import type { Database } from '../db/client.ts';
-import type { ClaimedTi } from '../db/queries/task-instances.ts';
+import { previousTry, type ClaimedTi } from '../db/queries/task-instances.ts';
 import { readXCom } from '../db/queries/xcom.ts';
 import { resolveOperatorInputs } from './inputs.ts';
 import { EVENT_XCOM_KEY } from '../db/queries/trigger-events.ts';
@@ -154,6 +154,7 @@ async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: D
       params: dag.parseConf(run.conf), conf: run.conf,
       event: await resolveEvent(next.event, ti, env.database),
       resumeKwargs: next.kwargs ?? {},
+      previousTry: ti.tryNumber > 1 && ti.nextMethod === null ? await previousTry(env.database.db, ti.id, ti.tryNumber) : null,
     };
     const inputs = await resolveOperatorInputs(env.database.db, ti.runPk, op, ti.mapIndex, ti.mapInput);
     const failure = next.failure ?? null;

@@ -9,7 +9,7 @@
  * The return value (the `return_value` XCom) is the body, or the list of page bodies when
  * paginated, or whatever responseFilter returns.
  */
-import { BaseOperator, DagDefinitionError, type Context, type TaskOptions } from 'updraft';
+import { BaseOperator, baseOptions, DagDefinitionError, type Context, type TaskOptions } from 'updraft';
 import { HttpHook, type HttpResponse, type QueryValue, type ResponseType } from './hook.ts';
 import { HTTP_DEFAULT_CONN_ID } from './connection.ts';
 import { HttpTrigger, fromEventResponse, type HttpEvent, type HttpTriggerInput } from './triggers.ts';
@@ -43,12 +43,6 @@ export interface HttpOperatorOptions extends TaskOptions {
 const OWN_KEYS = ['connId', 'endpoint', 'method', 'data', 'json', 'headers', 'query', 'responseCheck', 'responseFilter', 'paginate',
   'logResponse', 'responseType', 'retry', 'timeoutMs', 'deferrable'] as const;
 
-export function splitOptions<T extends TaskOptions>(options: T, own: readonly string[]): TaskOptions {
-  const rest: Record<string, unknown> = { ...(options as object) };
-  for (const k of own) delete rest[k];
-  return rest as unknown as TaskOptions;
-}
-
 export class HttpOperator extends BaseOperator {
   static override templateFields = ['endpoint', 'data', 'json', 'headers', 'query'];
   static override templateExt = ['.json'];
@@ -70,7 +64,7 @@ export class HttpOperator extends BaseOperator {
   readonly deferrable: boolean;
 
   constructor(options: HttpOperatorOptions) {
-    super(splitOptions(options, OWN_KEYS));
+    super(baseOptions(options, OWN_KEYS));
     this.connId = options.connId ?? HTTP_DEFAULT_CONN_ID;
     this.endpoint = options.endpoint;
     this.method = (options.method ?? 'GET').toUpperCase();

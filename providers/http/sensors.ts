@@ -6,13 +6,12 @@
  * A 404 means "not yet" (`notYetStatuses` to change it); other errors go through the retry
  * policy, and the sensor fails when it runs out.
  */
-import { BaseSensorOperator, DagDefinitionError, SensorTimeout, type Context, type SensorOptions } from 'updraft';
+import { BaseSensorOperator, baseOptions, DagDefinitionError, SensorTimeout, type Context, type SensorOptions } from 'updraft';
 import { HttpHook, type HttpResponse, type QueryValue } from './hook.ts';
 import { HTTP_DEFAULT_CONN_ID } from './connection.ts';
 import { HttpSensorTrigger, fromEventResponse, type HttpEventResponse } from './triggers.ts';
 import { checkResponse, responseCheckSchema, type ResponseCheck } from './checks.ts';
 import { sleep } from './rate-limit.ts';
-import { splitOptions } from './operators.ts';
 import type { RetryPolicyInput } from './retry.ts';
 
 export interface HttpSensorOptions extends SensorOptions {
@@ -49,7 +48,7 @@ export class HttpSensor extends BaseSensorOperator {
   readonly deferrable: boolean;
 
   constructor(options: HttpSensorOptions) {
-    super(splitOptions(options, OWN_KEYS) as SensorOptions);
+    super(baseOptions<HttpSensorOptions, SensorOptions>(options, OWN_KEYS));
     this.connId = options.connId ?? HTTP_DEFAULT_CONN_ID;
     this.endpoint = options.endpoint;
     this.method = (options.method ?? 'GET').toUpperCase();

@@ -10,7 +10,7 @@
 import { closeSync, futimesSync, openSync, writeSync } from 'node:fs';
 import { mkdir, open, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { BaseOperator, DagDefinitionError, ExecutionMode, task, type Context, type IterateOptions, type TaskOptions, type XComArg, type FunctionTask } from 'updraft';
+import { BaseOperator, baseOptions, DagDefinitionError, ExecutionMode, task, type Context, type IterateOptions, type TaskOptions, type XComArg, type FunctionTask } from 'updraft';
 import { SftpHook, type SftpFile } from './hook.ts';
 import { SFTP_DEFAULT_CONN_ID } from './connection.ts';
 
@@ -38,9 +38,7 @@ export class SftpOperator extends BaseOperator {
   readonly createIntermediateDirs: boolean;
 
   constructor(options: SftpOperatorOptions) {
-    const rest: Record<string, unknown> = { ...options };
-    for (const k of OWN_KEYS) delete rest[k];
-    super({ mode: ExecutionMode.ASYNC, ...(rest as unknown as TaskOptions) });
+    super({ mode: ExecutionMode.ASYNC, ...baseOptions(options, OWN_KEYS) });
     this.connId = options.connId ?? SFTP_DEFAULT_CONN_ID;
     this.operation = options.operation;
     this.remoteFilepath = options.remoteFilepath;

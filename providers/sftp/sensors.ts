@@ -6,7 +6,7 @@
  * matched files: on every poke, or on resume; when it says "not yet" a deferred sensor waits
  * again. The task's return value is the list of matched files.
  */
-import { BaseSensorOperator, SensorTimeout, type Context, type SensorOptions } from 'updraft';
+import { BaseSensorOperator, SensorTimeout, baseOptions, type Context, type SensorOptions } from 'updraft';
 import { SftpHook, type SftpFile } from './hook.ts';
 import { SFTP_DEFAULT_CONN_ID } from './connection.ts';
 import { SftpTrigger, pollSftp, sleep, type SftpEvent } from './triggers.ts';
@@ -24,12 +24,6 @@ export interface SftpSensorOptions extends SensorOptions {
 
 const OWN_KEYS = ['connId', 'path', 'pattern', 'newerThan', 'check', 'deferrable'];
 
-function sensorOptions(options: SftpSensorOptions): SensorOptions {
-  const rest: Record<string, unknown> = { ...options };
-  for (const k of OWN_KEYS) delete rest[k];
-  return rest as unknown as SensorOptions;
-}
-
 export class SftpSensor extends BaseSensorOperator {
   static override templateFields = ['path', 'pattern', 'newerThan'];
 
@@ -41,7 +35,7 @@ export class SftpSensor extends BaseSensorOperator {
   readonly deferrable: boolean;
 
   constructor(options: SftpSensorOptions) {
-    super(sensorOptions(options));
+    super(baseOptions<SftpSensorOptions, SensorOptions>(options, OWN_KEYS));
     this.connId = options.connId ?? SFTP_DEFAULT_CONN_ID;
     this.path = options.path;
     this.pattern = options.pattern;

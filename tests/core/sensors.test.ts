@@ -35,7 +35,7 @@ function context(overrides: Partial<Context> = {}): Context {
     ti: {} as Context['ti'], signal: new AbortController().signal,
     log: { info() {}, warn() {}, error() {}, debug() {} },
     defer: (options) => { throw new TaskDeferred(options); },
-    event: undefined, resumeKwargs: {},
+    event: undefined, resumeKwargs: {}, previousTry: null,
     connection: async () => { throw new Error('no connections here'); },
     variable: async () => { throw new Error('no variables here'); },
     connectionSync: () => { throw new Error('no connections here'); },

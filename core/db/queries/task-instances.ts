@@ -184,6 +184,16 @@ export function finishTisStatement(workerId: string, items: TiFinish[], requireA
     : sql`select id from finished`}`;
 }
 
+/** How a TI's latest try before `tryNumber` ended, from the history table (null: none recorded). */
+export async function previousTry(ex: Executor, tiId: number, tryNumber: number): Promise<{ tryNumber: number; state: string; error: string | null } | null> {
+  const [row] = await ex.select({ tryNumber: taskInstanceHistory.tryNumber, state: taskInstanceHistory.state, error: taskInstanceHistory.error })
+    .from(taskInstanceHistory)
+    .where(and(eq(taskInstanceHistory.tiId, tiId), lt(taskInstanceHistory.tryNumber, tryNumber)))
+    .orderBy(sql`${taskInstanceHistory.tryNumber} desc, ${taskInstanceHistory.id} desc`)
+    .limit(1);
+  return row ?? null;
+}
+
 /** Copy the current try of each TI into the history table. */
 export async function recordHistory(ex: Executor, tiIds: number[]): Promise<void> {
   if (!tiIds.length) return;

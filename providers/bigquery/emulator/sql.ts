@@ -154,7 +154,8 @@ export function translate(sql: string): string {
   // PARTITION BY / CLUSTER BY between a CREATE TABLE's name and AS (DuckDB has neither).
   text = text.replace(/^(\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?[^\s(]+(?:\s*\([^]*?\))?)\s+((?:PARTITION|CLUSTER)\s+BY\s+[^]*?)\s+(AS\s*\(?\s*(?:SELECT|WITH)\b)/i,
     (_, head: string, _clauses: string, tail: string) => `${head} ${tail}`);
-  // CREATE SCHEMA is DuckDB's; BigQuery calls the same thing a dataset in its DDL too.
+  // BigQuery's optional keywords, which DuckDB requires: MERGE [INTO], INSERT [INTO], DELETE [FROM].
+  text = text.replace(/^(\s*)(MERGE|INSERT)(\s+)(?!INTO\b)/i, '$1$2$3INTO ').replace(/^(\s*DELETE)(\s+)(?!FROM\b)/i, '$1$2FROM ');
   return text;
 }
 

@@ -5,6 +5,7 @@ import { triggererBench } from './triggerer.ts';
 import { reliabilityBench } from './reliability.ts';
 import { httpBench } from './http.ts';
 import { sftpBench } from './sftp.ts';
+import { bigqueryBench } from './bigquery.ts';
 
 const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   scheduler: schedulerBench,
@@ -13,6 +14,7 @@ const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>
   reliability: reliabilityBench,
   http: httpBench,
   sftp: sftpBench,
+  bigquery: bigqueryBench,
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -162,4 +162,31 @@ export class BigQueryHook {
   }
 }
 
+/** What the task returns: the job and what it did. */
+export interface BigQueryJobSummary {
+  jobId: string;
+  location: string | null;
+  statementType: string | null;
+  numDmlAffectedRows: number | null;
+  totalBytesBilled: number | null;
+  totalBytesProcessed: number | null;
+  outputRows: number | null;
+  ddlTargetTable: { projectId: string; datasetId: string; tableId: string } | null;
+}
+
+export function summaryOf(job: BigQueryJob): BigQueryJobSummary {
+  const s = job.statistics ?? {};
+  const num = (v: string | undefined) => (v === undefined ? null : Number(v));
+  return {
+    jobId: job.jobReference.jobId,
+    location: job.jobReference.location ?? null,
+    statementType: s.query?.statementType ?? null,
+    numDmlAffectedRows: num(s.query?.numDmlAffectedRows),
+    totalBytesBilled: num(s.query?.totalBytesBilled),
+    totalBytesProcessed: num(s.totalBytesProcessed),
+    outputRows: num(s.load?.outputRows),
+    ddlTargetTable: s.query?.ddlTargetTable ?? null,
+  };
+}
+
 export type { JobMetadata };

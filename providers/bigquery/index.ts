@@ -10,12 +10,12 @@ import { testBigQueryConnection } from './connection-test.ts';
 registerGcpConnectionType(testBigQueryConnection);
 
 export { GCP_DEFAULT_CONN_ID, gcpExtraSchema, resolveBigQueryTarget, type GcpExtra, type BigQueryTarget } from './connection.ts';
-export { BigQueryHook, BigQueryJobError, clientFor, describeError, type BigQueryJob, type BigQueryErrorProto, type ListJobsOptions } from './hook.ts';
+export { BigQueryHook, BigQueryJobError, clientFor, describeError, summaryOf, type BigQueryJobSummary, type BigQueryJob, type BigQueryErrorProto, type ListJobsOptions } from './hook.ts';
 export { JobPoller, pollerFor, allPollers, DEFAULT_POLL_CAP_MS, type PollMode } from './poller.ts';
 export { BigQueryInsertJobTrigger, BigQueryTableExistenceTrigger, type BigQueryJobEvent, type BigQueryJobTriggerKwargs } from './triggers.ts';
 export {
-  BigQueryInsertJobOperator, bigQueryJobTask, jobIdFor, sanitizeJobId, sanitizeLabel, summaryOf, runInsertJob, completeInsertJob,
-  type BigQueryInsertJobOperatorOptions, type BigQueryJobSummary, type BigQueryJobTaskOptions, type InsertJobSpec,
+  BigQueryInsertJobOperator, bigQueryJobTask, jobIdFor, sanitizeJobId, sanitizeLabel, runInsertJob, completeInsertJob,
+  type BigQueryInsertJobOperatorOptions, type BigQueryJobTaskOptions, type InsertJobSpec,
 } from './operators.ts';
 export { BigQueryTableExistenceSensor, type BigQueryTableExistenceSensorOptions } from './sensors.ts';
 export { startEmulator, type Emulator, type EmulatorOptions } from './emulator/server.ts';

@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import { BaseOperator, baseOptions, task, type Context, type FunctionTask, type TaskOptions } from 'updraft';
 import { GCP_DEFAULT_CONN_ID } from './connection.ts';
-import { BigQueryHook, BigQueryJobError, type BigQueryJob } from './hook.ts';
+import { BigQueryHook, BigQueryJobError, summaryOf, type BigQueryJob, type BigQueryJobSummary } from './hook.ts';
 import { pollerFor, type PollMode } from './poller.ts';
 import { BigQueryInsertJobTrigger, type BigQueryJobEvent } from './triggers.ts';
 
@@ -32,18 +32,6 @@ export interface BigQueryInsertJobOperatorOptions extends TaskOptions {
   pollMode?: PollMode;
 }
 
-/** What the task returns: the job and what it did. */
-export interface BigQueryJobSummary {
-  jobId: string;
-  location: string | null;
-  statementType: string | null;
-  numDmlAffectedRows: number | null;
-  totalBytesBilled: number | null;
-  totalBytesProcessed: number | null;
-  outputRows: number | null;
-  ddlTargetTable: { projectId: string; datasetId: string; tableId: string } | null;
-}
-
 const OWN_KEYS = ['connId', 'configuration', 'location', 'labels', 'deferrable', 'cancelOnKill', 'pollCapMs', 'pollMode'];
 
 /** BigQuery's job id rules: letters, digits, `_` and `-`, at most 1,024 characters. */
@@ -60,21 +48,6 @@ export function sanitizeLabel(raw: string): string {
 export function jobIdFor(ti: { dagId: string; taskId: string; runId: string; mapIndex: number }, tryNumber: number, configuration: unknown): string {
   const hash = createHash('sha256').update(JSON.stringify(configuration)).digest('hex').slice(0, 16);
   return sanitizeJobId(`updraft_${ti.dagId}_${ti.taskId}_${ti.runId}_${ti.mapIndex}_${tryNumber}_${hash}`);
-}
-
-export function summaryOf(job: BigQueryJob): BigQueryJobSummary {
-  const s = job.statistics ?? {};
-  const num = (v: string | undefined) => (v === undefined ? null : Number(v));
-  return {
-    jobId: job.jobReference.jobId,
-    location: job.jobReference.location ?? null,
-    statementType: s.query?.statementType ?? null,
-    numDmlAffectedRows: num(s.query?.numDmlAffectedRows),
-    totalBytesBilled: num(s.query?.totalBytesBilled),
-    totalBytesProcessed: num(s.totalBytesProcessed),
-    outputRows: num(s.load?.outputRows),
-    ddlTargetTable: s.query?.ddlTargetTable ?? null,
-  };
 }
 
 /** What one insert job needs; the operator's options, or a function task's. */
@@ -139,6 +112,7 @@ export async function runInsertJob(ctx: Context, spec: InsertJobSpec, defer: (tr
 
 /** On resume: the job's result, or its error verbatim. */
 export async function completeInsertJob(ctx: Context, connId: string, event: BigQueryJobEvent): Promise<BigQueryJobSummary> {
+  if (event.status === 'success' && event.summary) return event.summary;
   const hook = await BigQueryHook.create(ctx, connId);
   const job = await hook.getJob(event.jobId, event.location ?? undefined);
   if (event.status === 'error' && !job.status.errorResult) throw new Error(`BigQuery job ${event.jobId}: ${event.message}`);

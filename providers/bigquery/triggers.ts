@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { BaseTrigger, TriggerEvent, registerTrigger } from 'updraft';
-import { BigQueryHook, describeError } from './hook.ts';
+import { BigQueryHook, describeError, summaryOf, type BigQueryJobSummary } from './hook.ts';
 import { DEFAULT_POLL_CAP_MS, pollerFor } from './poller.ts';
 
 const jobTriggerSchema = z.object({
@@ -33,6 +33,8 @@ export interface BigQueryJobEvent {
   message: string;
   /** The job's errors, verbatim, when it failed. */
   errors?: { reason?: string; location?: string; message?: string }[];
+  /** What the job did, when it succeeded: the task returns it without another API call. */
+  summary?: BigQueryJobSummary;
 }
 
 /** Kwargs are stored as JSON: leave out what was not given. */
@@ -59,7 +61,7 @@ export class BigQueryInsertJobTrigger extends BaseTrigger<BigQueryJobTriggerKwar
     const err = job.status.errorResult;
     yield new TriggerEvent<BigQueryJobEvent>(err
       ? { status: 'error', jobId: k.jobId, location: location ?? null, message: describeError(err), errors: job.status.errors ?? [err] }
-      : { status: 'success', jobId: k.jobId, location: location ?? null, message: `job ${k.jobId} is done` });
+      : { status: 'success', jobId: k.jobId, location: location ?? null, message: `job ${k.jobId} is done`, summary: summaryOf(job) });
   }
 
   override async onKill(): Promise<void> {

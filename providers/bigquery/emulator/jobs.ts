@@ -143,28 +143,33 @@ export class JobStore {
     const minMs = Number.isFinite(labelled) && labelled >= 0 ? labelled : this.opts.defaultDurationMs;
     let cancelled = false;
     let wake: () => void = () => {};
-    const conn = await this.engine.connect();
+    // A DuckDB connection is held only while the job's SQL runs, not through its minimum duration.
+    let conn: Awaited<ReturnType<Engine['connect']>> | null = null;
     job.cancel = () => {
       if (job.state === 'DONE') return;
       cancelled = true;
-      conn.interrupt();
+      conn?.interrupt();
       wake();
     };
     job.state = 'RUNNING';
     job.startTime = Date.now();
+    const minimum = new Promise<void>((r) => { wake = r; setTimeout(r, minMs).unref?.(); });
     try {
-      const work = this.work(job, conn);
-      const minimum = new Promise<void>((r) => { wake = r; setTimeout(r, minMs); });
-      const [outcome] = await Promise.all([work.then((r) => ({ ok: true as const, r }), (e: unknown) => ({ ok: false as const, e })), minimum]);
-      if (cancelled) {
-        this.fail(job, { reason: 'stopped', message: 'Job execution was cancelled: User requested cancellation' });
-      } else if (outcome.ok) {
-        job.result = outcome.r;
-      } else {
-        this.fail(job, errorOf(outcome.e));
+      let outcome: { ok: true; r: StatementResult | undefined } | { ok: false; e: unknown };
+      try {
+        conn = await this.engine.connect();
+        outcome = { ok: true, r: await this.work(job, conn) };
+      } catch (e) {
+        outcome = { ok: false, e };
+      } finally {
+        conn?.closeSync();
+        conn = null;
       }
+      await minimum;
+      if (cancelled) this.fail(job, { reason: 'stopped', message: 'Job execution was cancelled: User requested cancellation' });
+      else if (outcome.ok) job.result = outcome.r;
+      else this.fail(job, errorOf(outcome.e));
     } finally {
-      conn.closeSync();
       job.state = 'DONE';
       job.endTime = Date.now();
     }

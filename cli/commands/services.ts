@@ -1,5 +1,5 @@
 /** Long-running services: standalone, scheduler, worker. Each runs until SIGINT/SIGTERM. */
-import { Worker, queries, type DagBag, type Database, type UpdraftConfig } from '../../core/index.ts';
+import { Worker, queries, type DagBag, type Database, type Secrets, type UpdraftConfig } from '../../core/index.ts';
 import { Scheduler, type SchedulerOptions } from '../../scheduler/index.ts';
 import { Triggerer } from '../../triggerer/index.ts';
 import { openEnv, loadBag, applyConfigPools } from '../env.ts';
@@ -40,6 +40,7 @@ export async function standalone(): Promise<void> {
   const scheduler = await Scheduler.create(schedulerOptions(database, bag, config));
   const worker = await Worker.create({ database, dagBag: bag, slots: config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues], maxMapLength: config.maxMapLength, secrets: secrets.secrets });
   const triggerer = await Triggerer.create({ database, heartbeatMs: config.heartbeatMs, healthThresholdMs: config.triggererHealthThresholdMs, secrets: secrets.secrets });
+  const emulators = await startRequestedEmulators(secrets.secrets);
   const reporter = reportRuns(database);
   const health = config.healthPort ? await serveHealth(database, config.healthPort, config.zombieThresholdMs) : null;
   if (health) process.stderr.write(`health: http://127.0.0.1:${config.healthPort}/health\n`);
@@ -51,8 +52,36 @@ export async function standalone(): Promise<void> {
     await triggerer.stop();
     await worker.stop();
     await scheduler.stop();
+    for (const e of emulators) await e.close();
     await database.close();
   });
+}
+
+/**
+ * BigQuery connections from the environment that ask for it (`start_emulator: true`, a loopback
+ * `api_endpoint`) get Updraft's emulator there, unless something already answers on that port.
+ */
+async function startRequestedEmulators(secrets: Secrets): Promise<{ close(): Promise<void> }[]> {
+  const started: { close(): Promise<void> }[] = [];
+  const ids = Object.keys(process.env).filter((k) => k.startsWith('UPDRAFT_CONN_')).map((k) => k.slice('UPDRAFT_CONN_'.length).toLowerCase());
+  for (const id of ids) {
+    const conn = await secrets.connection(id).catch(() => null);
+    const extra = conn?.extra as { start_emulator?: unknown; api_endpoint?: string } | undefined;
+    if (!conn || !['google_cloud_platform', 'bigquery', 'gcp'].includes(conn.connType) || !(extra?.start_emulator === true || extra?.start_emulator === 'true')) continue;
+    const url = new URL(extra.api_endpoint ?? 'http://127.0.0.1:9050');
+    if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
+      process.stderr.write(`connection ${id}: start_emulator needs a loopback api_endpoint, not ${url.host}; not starting one\n`);
+      continue;
+    }
+    if (await fetch(`${url.origin}/emulator/stats`).then(() => true, () => false)) {
+      process.stderr.write(`connection ${id}: something already answers at ${url.origin}; using it\n`);
+      continue;
+    }
+    const { startEmulator } = await import('../../providers/bigquery/emulator/server.ts');
+    started.push(await startEmulator({ host: url.hostname === 'localhost' ? '127.0.0.1' : url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 80) }));
+    process.stderr.write(`BigQuery emulator for connection ${id}: ${url.origin} (SQL in DuckDB, in memory)\n`);
+  }
+  return started;
 }
 
 /** Print each run once when it finishes, so a person watching sees progress. */

@@ -23,6 +23,8 @@ export const gcpExtraSchema = z.object({
   num_retries: z.coerce.number().int().min(0).max(10).default(3),
   /** The client retries 5xx, 408 and 429 itself unless this is false. */
   auto_retry: bool.default(true),
+  /** `updraft standalone` starts Updraft's emulator at `api_endpoint` (a loopback address) when nothing answers there. */
+  start_emulator: bool.default(false),
 }).strict();
 
 export type GcpExtra = z.output<typeof gcpExtraSchema>;

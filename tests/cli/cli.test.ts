@@ -50,6 +50,7 @@ describe('updraft command line', () => {
     const out = JSON.parse(r.stdout) as { dags: { dagId: string; fileloc: string; tasks: number }[]; importErrors: unknown[] };
     expect(out.importErrors).toEqual([]);
     expect(out.dags.map((d) => [d.dagId, path.relative(ROOT, d.fileloc), d.tasks])).toEqual([
+      ['bigquery_report', 'dags/bigquery-report.ts', 3],
       ['concurrency_executor', 'dags/concurrency-executor.ts', 7],
       ['concurrency_pools', 'dags/concurrency-pools.ts', 2],
       ['concurrency_run_queue', 'dags/concurrency-run-queue.ts', 1],
@@ -70,7 +71,7 @@ describe('updraft command line', () => {
 
   it('refuses to trigger an unknown DAG and names the known ones', async () => {
     const r = await updraft(['dags', 'trigger', 'nope']);
-    expectOneErrorLine(r, /^updraft: unknown DAG "nope"; known DAGs: concurrency_executor, concurrency_pools, .*, trigger_rules_retries$/);
+    expectOneErrorLine(r, /^updraft: unknown DAG "nope"; known DAGs: bigquery_report, concurrency_executor, concurrency_pools, .*, trigger_rules_retries$/);
     expect(existsSync(path.join(dataDir, 'db'))).toBe(true);
   });
 

@@ -47,17 +47,26 @@ describe.skipIf(!pgAvailable && !required)('BigQuery jobs across process failure
     DATABASE_URL: pg.url, UPDRAFT_DAGS_FOLDER: DAGS, UPDRAFT_HEARTBEAT: '500ms', UPDRAFT_ZOMBIE_THRESHOLD: '3s', UPDRAFT_TRIGGERER_HEALTH_THRESHOLD: '3s',
     UPDRAFT_CONN_TEST_BQ: JSON.stringify({ conn_type: 'google_cloud_platform', extra: { project: 'proj', location: 'US', api_endpoint: emu.url } }),
   });
+  type Start = (name: string, args: string[]) => Promise<ReturnType<Procs['start']>>;
+  /** Services as processes for one test; on failure their logs and the database's state are printed. */
+  async function session(onTestFailed: (fn: () => Promise<void>) => void, body: (procs: Procs, sql: postgres.Sql, start: Start) => Promise<void>): Promise<void> {
+    const procs = new Procs(env());
+    onTestFailed(async () => { process.stderr.write(await procs.report()); });
+    const sql = postgres(pg.url, { max: 1, onnotice: () => {} });
+    const start: Start = (name, args) => { const p = procs.start(name, args); return procs.waitForOutput(p, READY, 90_000).then(() => p); };
+    try {
+      await body(procs, sql, start);
+    } finally {
+      await procs.stopAll();
+      await sql.end({ timeout: 1 });
+    }
+  }
   const runState = async (sql: postgres.Sql, runId: string) => {
     const [r] = await sql<{ state: string }[]>`select state from dag_runs where run_id = ${runId}`;
     return ['success', 'failed'].includes(r?.state ?? '') ? r.state : null;
   };
 
-  it('kill -9 of the worker awaiting its job: the zombie retry reattaches, and the server saw one job', async ({ onTestFailed }) => {
-    const procs = new Procs(env());
-    onTestFailed(async () => { process.stderr.write(await procs.report()); });
-    const sql = postgres(pg.url, { max: 1, onnotice: () => {} });
-    try {
-      const start = (name: string, args: string[]) => { const p = procs.start(name, args); return procs.waitForOutput(p, READY, 90_000).then(() => p); };
+  it('kill -9 of the worker awaiting its job: the zombie retry reattaches, and the server saw one job', ({ onTestFailed }) => session(onTestFailed, async (procs, sql, start) => {
       await start('scheduler', ['scheduler']);
       const first = await start('worker-1', ['worker', '--slots', '4']);
       expect((await procs.run(['dags', 'trigger', 'bq_kill', '--run-id', 'kill'])).code).toBe(0);
@@ -72,18 +81,9 @@ describe.skipIf(!pgAvailable && !required)('BigQuery jobs across process failure
       expect(jobs).toHaveLength(1);
       expect(jobs[0]).toMatchObject({ state: 'DONE', error: undefined });
       expect(jobs[0].id).toMatch(/_-1_1_[0-9a-f]{16}$/);
-    } finally {
-      await procs.stopAll();
-      await sql.end({ timeout: 1 });
-    }
-  }, 300_000);
+  }), 300_000);
 
-  it('a triggerer replaced while its deferred job runs does not cancel the job; the task resumes when it is done', async ({ onTestFailed }) => {
-    const procs = new Procs(env());
-    onTestFailed(async () => { process.stderr.write(await procs.report()); });
-    const sql = postgres(pg.url, { max: 1, onnotice: () => {} });
-    try {
-      const start = (name: string, args: string[]) => { const p = procs.start(name, args); return procs.waitForOutput(p, READY, 90_000).then(() => p); };
+  it('a triggerer replaced while its deferred job runs does not cancel the job; the task resumes when it is done', ({ onTestFailed }) => session(onTestFailed, async (procs, sql, start) => {
       await start('scheduler', ['scheduler']);
       await start('worker', ['worker', '--slots', '4']);
       const first = await start('triggerer-1', ['triggerer']);
@@ -98,9 +98,5 @@ describe.skipIf(!pgAvailable && !required)('BigQuery jobs across process failure
       expect(await waitFor(() => runState(sql, 'takeover'), 'the run to finish', 120_000, 250)).toBe('success');
       const jobs = await jobsOf('updraft_bq_takeover_job_takeover_');
       expect(jobs).toEqual([{ id: expect.any(String), state: 'DONE', error: undefined }]);
-    } finally {
-      await procs.stopAll();
-      await sql.end({ timeout: 1 });
-    }
-  }, 300_000);
+  }), 300_000);
 });

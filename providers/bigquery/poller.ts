@@ -19,7 +19,7 @@ export const DEFAULT_POLL_CAP_MS = 5_000;
 /** Jobs are listed from this long before the oldest waiting job's creation (clock skew). */
 const LIST_SLACK_MS = 60_000;
 /** jobs.get reads in flight at once per poller. */
-const GETS_IN_FLIGHT = 16;
+const GETS_IN_FLIGHT = 50;
 
 interface Waiter {
   jobId: string;

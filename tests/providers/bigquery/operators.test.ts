@@ -14,6 +14,7 @@ import {
   type BigQueryJob, type Emulator, type InsertJobSpec,
 } from '../../../providers/bigquery/index.ts';
 import { runDagLocally } from '../../../cli/local-run.ts';
+import { testBigQueryConnection } from '../../../providers/bigquery/connection-test.ts';
 import { fixture } from '../../triggerer/harness.ts';
 
 let emu: Emulator;
@@ -167,6 +168,18 @@ describe('reattach rules (the server counts jobs)', () => {
     const err = await runInsertJob(context(), spec('select * from `shop.absent`', { deferrable: false }), defer).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BigQueryJobError);
     expect((err as BigQueryJobError).errorResult).toMatchObject({ reason: 'notFound', location: 'query' });
+  });
+});
+
+describe('connections test', () => {
+  it('runs a dry-run query: ok against the emulator, a clear failure when the endpoint is down', async () => {
+    const ok = await testBigQueryConnection(conn, new AbortController().signal);
+    expect(ok).toMatchObject({ ok: true, message: expect.stringMatching(/^dry-run query accepted by http:\/\/127\.0\.0\.1:\d+ for project proj/) });
+    const down = await testBigQueryConnection({ ...conn, connId: 'down', extra: { project: 'proj', api_endpoint: 'http://127.0.0.1:1', num_retries: 0 } } as Connection, new AbortController().signal);
+    expect(down.ok).toBe(false);
+    expect(down.message).toMatch(/ECONNREFUSED|connect/);
+    const noProject = await testBigQueryConnection({ ...conn, connId: 'np', extra: { api_endpoint: emu.url } } as Connection, new AbortController().signal);
+    expect(noProject).toEqual({ ok: false, message: 'connection "np" has no project; set the extra "project" (or a keyfile_dict with project_id)' });
   });
 });
 

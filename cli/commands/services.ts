@@ -132,6 +132,6 @@ export async function bigqueryEmulator(opts: { port: number; project?: string; d
   const { startEmulator } = await import('../../providers/bigquery/emulator/server.ts');
   const emulator = await startEmulator({ ...opts, log: (line) => process.stderr.write(`${line}\n`) });
   process.stderr.write(`updraft bigquery-emulator: ${emulator.url} (SQL runs in DuckDB${opts.dataDir ? `, kept in ${opts.dataDir}` : ', in memory'}); `
-    + `connect with the extra api_endpoint ${emulator.url} and a project id of your choice\n`);
+    + `connect with {"conn_type":"google_cloud_platform","extra":{"project":"${opts.project ?? 'dev'}","api_endpoint":"${emulator.url}"}} (any project id works)\n`);
   await untilSignal(() => emulator.close());
 }

@@ -8,7 +8,7 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
-import { openDatabase, queries, DagBag, changeTaskInstance, TiAction, type Connection, type Context, type Database } from '../../../core/index.ts';
+import { openDatabase, queries, DagBag, changeTaskInstance, TiAction, masker, type Connection, type Context, type Database } from '../../../core/index.ts';
 import {
   BigQueryHook, BigQueryJobError, BigQueryInsertJobTrigger, JobPoller, jobIdFor, runInsertJob, resolveBigQueryTarget, startEmulator,
   type BigQueryJob, type Emulator, type InsertJobSpec,
@@ -180,6 +180,16 @@ describe('connections test', () => {
     expect(down.message).toMatch(/ECONNREFUSED|connect/);
     const noProject = await testBigQueryConnection({ ...conn, connId: 'np', extra: { api_endpoint: emu.url } } as Connection, new AbortController().signal);
     expect(noProject).toEqual({ ok: false, message: 'connection "np" has no project; set the extra "project" (or a keyfile_dict with project_id)' });
+  });
+
+  it('reads a service-account key (its project too), masks its private key, and refuses impersonation with what to do', () => {
+    const key = { type: 'service_account', project_id: 'from-key', private_key: '-----BEGIN PRIVATE KEY-----\\nabc\\n-----END PRIVATE KEY-----\\n', client_email: 'sa@from-key.iam.gserviceaccount.com' };
+    const target = resolveBigQueryTarget({ ...conn, connId: 'sa', extra: { keyfile_dict: JSON.stringify(key) } } as Connection);
+    expect(target).toMatchObject({ projectId: 'from-key', credentials: key, apiEndpoint: undefined });
+    expect(masker.mask(`key ${key.private_key}`)).not.toContain(key.private_key);
+    expect(() => resolveBigQueryTarget({ ...conn, connId: 'imp', extra: { project: 'p', impersonation_chain: 'sa@p.iam.gserviceaccount.com' } } as Connection))
+      .toThrow('connection "imp": impersonation_chain is not supported by Updraft\'s BigQuery provider yet; give the service account\'s own key (keyfile_dict or key_path)');
+    expect(() => resolveBigQueryTarget({ ...conn, connId: 'bad', extra: { keyfile_dict: '{not json' } } as Connection)).toThrow(/connection "bad": keyfile_dict is not JSON/);
   });
 });
 

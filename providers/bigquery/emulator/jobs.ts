@@ -122,13 +122,13 @@ export class JobStore {
     const sql = configuration.query?.query ?? '';
     const statements = splitStatements(sql);
     if (!statements.length) throw new DryRunError('the query is empty');
-    const conn = await this.engine.connect();
+    const conn = await this.engine.acquire();
     try {
       for (const statement of statements) await conn.prepare(translate(statement));
     } catch (err) {
       throw new DryRunError(String((err as Error).message).split('\n')[0]);
     } finally {
-      conn.closeSync();
+      this.engine.release(conn);
     }
     const now = Date.now();
     return {
@@ -144,7 +144,7 @@ export class JobStore {
     let cancelled = false;
     let wake: () => void = () => {};
     // A DuckDB connection is held only while the job's SQL runs, not through its minimum duration.
-    let conn: Awaited<ReturnType<Engine['connect']>> | null = null;
+    let conn: Awaited<ReturnType<Engine['acquire']>> | null = null;
     job.cancel = () => {
       if (job.state === 'DONE') return;
       cancelled = true;
@@ -157,12 +157,16 @@ export class JobStore {
     try {
       let outcome: { ok: true; r: StatementResult | undefined } | { ok: false; e: unknown };
       try {
-        conn = await this.engine.connect();
+        conn = await this.engine.acquire();
         outcome = { ok: true, r: await this.work(job, conn) };
       } catch (e) {
         outcome = { ok: false, e };
       } finally {
-        conn?.closeSync();
+        if (conn) {
+          // A job's default dataset must not leak to the next job on this connection.
+          if (job.configuration.query?.defaultDataset) await conn.run('set schema \'main\'').catch(() => {});
+          this.engine.release(conn);
+        }
         conn = null;
       }
       await minimum;
@@ -175,7 +179,7 @@ export class JobStore {
     }
   }
 
-  private async work(job: JobRecord, conn: Awaited<ReturnType<Engine['connect']>>): Promise<StatementResult | undefined> {
+  private async work(job: JobRecord, conn: Awaited<ReturnType<Engine['acquire']>>): Promise<StatementResult | undefined> {
     if (job.loader) {
       job.outputRows = await job.loader();
       return undefined;
@@ -191,7 +195,7 @@ export class JobStore {
   }
 
   /** A SELECT with a destination table writes its rows there (truncate, append or empty-only). */
-  private async writeDestination(conn: Awaited<ReturnType<Engine['connect']>>, q: QueryConfig, dest: NonNullable<QueryConfig['destinationTable']>, _result: StatementResult): Promise<void> {
+  private async writeDestination(conn: Awaited<ReturnType<Engine['acquire']>>, q: QueryConfig, dest: NonNullable<QueryConfig['destinationTable']>, _result: StatementResult): Promise<void> {
     const name = `"${dest.datasetId.replace(/"/g, '""')}"."${dest.tableId.replace(/"/g, '""')}"`;
     const select = translate(q.query);
     const disposition = q.writeDisposition ?? 'WRITE_EMPTY';

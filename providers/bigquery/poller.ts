@@ -6,7 +6,7 @@
  * the list reports done. 2,000 jobs waiting cost a page or two of `jobs.list` per round and one
  * `jobs.get` per finished job, where polling each job would cost 2,000 `jobs.get` per round.
  *
- * The interval adapts: a quarter of the youngest waiting job's age, between 250 ms and the cap
+ * The interval adapts: an eighth of the youngest waiting job's age, between 250 ms and the cap
  * (default 5 s), so short jobs are seen soon and long ones are not polled hard. Where
  * `jobs.list` is not permitted (403), the poller falls back to `jobs.get` per job, and says so
  * once.
@@ -87,7 +87,7 @@ export class JobPoller {
     let youngest = Infinity;
     const now = Date.now();
     for (const set of this.waiting.values()) for (const w of set) youngest = Math.min(youngest, now - w.since);
-    return Math.min(this.opts.capMs, Math.max(MIN_POLL_MS, Number.isFinite(youngest) ? youngest / 4 : MIN_POLL_MS));
+    return Math.min(this.opts.capMs, Math.max(MIN_POLL_MS, Number.isFinite(youngest) ? youngest / 8 : MIN_POLL_MS));
   }
 
   private async loop(): Promise<void> {

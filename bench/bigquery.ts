@@ -16,25 +16,14 @@
  *   its resume (the TI's end: detection, the event, the resume's claim and its result's write).
  */
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { sql } from 'drizzle-orm';
 import { triggerDagRun, type Database } from '../core/index.ts';
 import { jobIdFor } from '../providers/bigquery/operators.ts';
 import { benchDatabase, percentile, round, log, startService, stopService, ROOT } from './harness.ts';
+import { freePort } from '../tests/helpers/ports.ts';
 
 const JOBS = Number(process.env.BENCH_BQ_JOBS ?? 2000);
 const JOB_MS = Number(process.env.BENCH_BQ_JOB_MS ?? 10_000);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 interface Mode {
   wall: number;

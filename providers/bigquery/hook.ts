@@ -7,7 +7,6 @@
  *   const bq = await BigQueryHook.create(ctx, 'warehouse');
  *   const rows = await bq.query('select count(*) n from `ds.t` where day = @day', { day: '2026-12-01' });
  */
-import { createHash } from 'node:crypto';
 import { BigQuery, type JobMetadata, type TableMetadata } from '@google-cloud/bigquery';
 import { PassThroughClient } from 'google-auth-library';
 import type { Connection, TaskLogger } from 'updraft';
@@ -71,7 +70,7 @@ const clients = new Map<string, BigQuery>();
 
 /** The process's client for a connection (one per connection and settings). */
 export function clientFor(target: BigQueryTarget): BigQuery {
-  const key = createHash('sha256').update(JSON.stringify(target)).digest('hex');
+  const key = JSON.stringify(target);
   let client = clients.get(key);
   if (!client) {
     client = new BigQuery({

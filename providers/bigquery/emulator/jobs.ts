@@ -190,12 +190,12 @@ export class JobStore {
     if (q.defaultDataset?.datasetId) await conn.run(`set schema '${q.defaultDataset.datasetId.replace(/'/g, "''")}'`);
     const result = await this.engine.execute(conn, q.query, bindingsOf(q.queryParameters));
     const dest = q.destinationTable;
-    if (dest && result.statementType === 'SELECT') await this.writeDestination(conn, q, dest, result);
+    if (dest && result.statementType === 'SELECT') await this.writeDestination(conn, q, dest);
     return result;
   }
 
   /** A SELECT with a destination table writes its rows there (truncate, append or empty-only). */
-  private async writeDestination(conn: Awaited<ReturnType<Engine['acquire']>>, q: QueryConfig, dest: NonNullable<QueryConfig['destinationTable']>, _result: StatementResult): Promise<void> {
+  private async writeDestination(conn: Awaited<ReturnType<Engine['acquire']>>, q: QueryConfig, dest: NonNullable<QueryConfig['destinationTable']>): Promise<void> {
     const name = `"${dest.datasetId.replace(/"/g, '""')}"."${dest.tableId.replace(/"/g, '""')}"`;
     const select = translate(q.query);
     const disposition = q.writeDisposition ?? 'WRITE_EMPTY';

@@ -106,3 +106,22 @@ export class TaskDeferralError extends TaskFailure {}
 
 /** The task's deferral timed out (its own timeout, or its executionTimeout across deferrals). */
 export class TaskDeferralTimeout extends TaskFailure {}
+
+/** A dataset URI Updraft cannot use: not a string, empty, with whitespace, or without a scheme. */
+export class InvalidDatasetUriError extends UpdraftError {
+  constructor(readonly uri: unknown, reason: string) {
+    super(`invalid dataset URI ${typeof uri === 'string' ? JSON.stringify(uri) : String(uri)}: ${reason}; `
+      + 'use a URI with a scheme and no whitespace, such as "s3://bucket/orders.parquet" or "file:///data/orders.csv"');
+  }
+}
+
+/** An any()/all() condition, or a dataset schedule, built from something that is not a dataset. */
+export class InvalidDatasetConditionError extends UpdraftError {}
+
+/** A dataset event a task added at run time cannot be recorded. Retrying would add it again. */
+export class InvalidDatasetEventError extends TaskFailure {
+  override readonly retryable = false;
+  constructor(readonly dagId: string, readonly taskId: string, detail: string) {
+    super(`task "${taskId}" of DAG "${dagId}": ctx.outletEvents.add(): ${detail}`);
+  }
+}

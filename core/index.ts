@@ -14,7 +14,11 @@ export { TriggerRule, TRIGGER_RULES, evaluateTriggerRule, type UpstreamCounts, t
 export { retryDelayMs, shouldRetry, type RetryPolicy } from './authoring/retry.ts';
 export { intervalsToRun, nextFireAfter, validateSchedule, presetToCron, type DataInterval } from './authoring/schedule.ts';
 export { parseDuration, type Duration } from './authoring/duration.ts';
-export type { Context, TaskLogger, TaskInstanceHandle, VariableOptions, PreviousTry } from './authoring/context.ts';
+export type { Context, TaskLogger, TaskInstanceHandle, VariableOptions, PreviousTry, OutletEvents } from './authoring/context.ts';
+export {
+  dataset, any, all, Dataset, DatasetAll, DatasetAny, conditionHolds, conditionUris, describeCondition, serializeCondition,
+  type DatasetCondition, type DatasetSchedule, type SerializedCondition, type OutletEventData,
+} from './authoring/dataset.ts';
 export { TaskDeferred, FAIL_METHOD, type DeferOptions } from './authoring/deferral.ts';
 
 // Triggers

@@ -4,6 +4,7 @@
  */
 import type { DeferOptions } from './deferral.ts';
 import type { Connection } from '../connections/connection.ts';
+import type { Dataset } from './dataset.ts';
 
 export interface VariableOptions<T> {
   /** Returned when the variable is not defined anywhere (else the lookup throws). */
@@ -31,6 +32,15 @@ export interface TaskInstanceHandle {
   xcomPull<T = unknown>(taskId: string, key?: string, mapIndex?: number): Promise<T | undefined>;
 }
 
+/** Dataset events a task records beyond its declared outlets, written when the try succeeds. */
+export interface OutletEvents {
+  /**
+   * Record an event for `dataset`, with `extra` (a JSON object) attached. For a declared outlet,
+   * the added events replace the one it would get by default; each call adds one event.
+   */
+  add(dataset: Dataset, extra?: Record<string, unknown>): void;
+}
+
 export interface Context<P = Record<string, unknown>> {
   readonly dagId: string;
   readonly runId: string;
@@ -48,6 +58,8 @@ export interface Context<P = Record<string, unknown>> {
   /** Aborted on executionTimeout or when the task is killed; pass it to fetch, timers, etc. */
   readonly signal: AbortSignal;
   readonly log: TaskLogger;
+  /** Dataset events known only at run time (a partition, a row count); kept across a deferral. */
+  readonly outletEvents: OutletEvents;
   /** Defer (function tasks): the task runs again from the start with `event` set. */
   defer(options: DeferOptions): never;
   /** The trigger event this try resumed with, if it resumed from a deferral. */

@@ -12,6 +12,7 @@ import { findXComArgs } from './function-task.ts';
 import { MappedFunctionOperator, IterateOperator } from './mapping.ts';
 import type { TriggerRule } from './trigger-rules.ts';
 import { tagLimitSchema, tagLimitKeys, type TagLimit } from './limits.ts';
+import { isDatasetSchedule, scheduleCondition, serializeCondition, type DatasetCondition, type DatasetSchedule, type SerializedCondition } from './dataset.ts';
 
 const DAG_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$/;
 const dateLike = z.union([z.date(), z.string()]).transform((v, ctx) => {
@@ -26,7 +27,8 @@ const dateLike = z.union([z.date(), z.string()]).transform((v, ctx) => {
 
 const dagOptionsSchema = z.object({
   dagId: z.string().regex(DAG_ID, 'DAG ids use letters, digits, "_", "-" and "."'),
-  schedule: z.string().nullable().default(null),
+  schedule: z.custom<string | DatasetSchedule | null>((v) => v === null || typeof v === 'string' || isDatasetSchedule(v),
+    'schedule is a cron string, a preset such as "@daily", null, a dataset, a list of datasets, or any()/all() of datasets').default(null),
   timezone: z.string().default('UTC'),
   startDate: dateLike.nullable().default(null),
   endDate: dateLike.nullable().default(null),
@@ -47,8 +49,11 @@ const dagOptionsSchema = z.object({
 
 export interface DagOptions<P extends z.ZodType = z.ZodType> {
   dagId: string;
-  /** Cron string, a preset (@hourly, @daily, @weekly, @monthly, @yearly), or null for manual runs only. */
-  schedule?: string | null;
+  /**
+   * Cron string, a preset (@hourly, @daily, @weekly, @monthly, @yearly), null for manual runs
+   * only, or datasets: a dataset, a list of datasets (all of them), or an any()/all() condition.
+   */
+  schedule?: string | null | DatasetSchedule;
   /** IANA zone the cron is evaluated in; DST shifts follow it. */
   timezone?: string;
   startDate?: Date | string | null;
@@ -95,12 +100,15 @@ export interface SerializedTask {
   startFromTrigger: boolean;
   /** 'expand': one TI per item, created when the list exists; 'iterate': all items in one TI. */
   mapped: 'expand' | 'iterate' | null;
+  /** URIs of the datasets the task updates. */
+  outlets: string[];
 }
 
 export interface SerializedDag {
   dagId: string;
   fileloc: string;
   schedule: string | null;
+  datasetSchedule: SerializedCondition | null;
   timezone: string;
   startDate: string | null;
   endDate: string | null;
@@ -114,7 +122,10 @@ export interface SerializedDag {
 
 export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
   readonly dagId: string;
+  /** The cron expression (presets resolved), or null: manual or dataset-scheduled. */
   readonly schedule: string | null;
+  /** The dataset condition a dataset-scheduled DAG waits for (a list became all()). */
+  readonly datasetSchedule: DatasetCondition | null;
   readonly timezone: string;
   readonly startDate: Date | null;
   readonly endDate: Date | null;
@@ -143,7 +154,13 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
     if (!parsed.success) throw new DagDefinitionError(id, `invalid DAG arguments: ${formatZodIssues(parsed.error)}`);
     const o = parsed.data;
     this.dagId = o.dagId;
-    this.schedule = o.schedule === null ? null : presetToCron(o.schedule);
+    const cron = typeof o.schedule === 'string' ? o.schedule : null;
+    this.schedule = cron === null ? null : presetToCron(cron);
+    try {
+      this.datasetSchedule = o.schedule === null || cron !== null ? null : scheduleCondition(o.schedule as DatasetSchedule);
+    } catch (err) {
+      throw new DagDefinitionError(this.dagId, `invalid schedule: ${(err as Error).message}`);
+    }
     this.timezone = o.timezone;
     this.startDate = o.startDate;
     this.endDate = o.endDate;
@@ -161,12 +178,12 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
     this.userDefinedMacros = o.userDefinedMacros;
     this.userDefinedFilters = o.userDefinedFilters;
 
-    const scheduleError = validateSchedule(o.schedule, o.timezone);
+    const scheduleError = validateSchedule(cron, o.timezone);
     if (scheduleError) throw new DagDefinitionError(this.dagId, scheduleError);
     if (this.schedule && !this.startDate) {
-      throw new DagDefinitionError(this.dagId, `a scheduled DAG needs a startDate (schedule "${o.schedule}")`);
+      throw new DagDefinitionError(this.dagId, `a scheduled DAG needs a startDate (schedule "${cron}")`);
     }
-    if (this.params && this.schedule) {
+    if (this.params && (this.schedule || this.datasetSchedule)) {
       const probe = this.params.safeParse({});
       if (!probe.success) {
         throw new DagDefinitionError(this.dagId, `params schema rejects an empty conf, so scheduled runs could never start; give every param a default (${formatZodIssues(probe.error)})`);
@@ -234,6 +251,7 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
       dagId: this.dagId,
       fileloc: this.fileloc,
       schedule: this.schedule,
+      datasetSchedule: this.datasetSchedule && serializeCondition(this.datasetSchedule),
       timezone: this.timezone,
       startDate: this.startDate?.toISOString() ?? null,
       endDate: this.endDate?.toISOString() ?? null,
@@ -268,6 +286,7 @@ function serializeTask(t: BaseOperator, weight: number): SerializedTask {
     groupId: t.groupId,
     startFromTrigger: t.startTrigger() !== null,
     mapped: t instanceof MappedFunctionOperator ? 'expand' : t instanceof IterateOperator ? 'iterate' : null,
+    outlets: o.outlets.map((d) => d.uri),
   };
 }
 

@@ -12,6 +12,7 @@ import { DEFAULT_RETRY_DELAY_MS } from './retry.ts';
 import { TriggerRule, TRIGGER_RULES } from './trigger-rules.ts';
 import { TaskDeferred, type DeferOptions } from './deferral.ts';
 import type { BaseTrigger } from '../triggers/base-trigger.ts';
+import { Dataset } from './dataset.ts';
 
 export const ExecutionMode = { SYNC: 'sync', ASYNC: 'async' } as const;
 export type ExecutionMode = (typeof ExecutionMode)[keyof typeof ExecutionMode];
@@ -36,6 +37,8 @@ export interface TaskOptions {
   tags?: Record<string, string>;
   /** Override detection: run on the worker's event loop ('async') or in a worker thread ('sync'). */
   mode?: ExecutionMode;
+  /** Datasets this task updates: each successful try records one event per outlet. */
+  outlets?: readonly Dataset[];
 }
 
 const TASK_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$/;
@@ -66,6 +69,7 @@ export const taskOptionsSchema = z.object({
   maxActiveTisPerDagrun: z.number().int().positive().nullable().default(null),
   tags: z.record(z.string(), z.string()).default({}),
   mode: z.enum(['sync', 'async']).optional(),
+  outlets: z.array(z.custom<Dataset>((v) => v instanceof Dataset, 'outlets hold datasets made with dataset("scheme://...")')).default([]),
 }).strict();
 
 export type ResolvedTaskOptions = z.output<typeof taskOptionsSchema>;

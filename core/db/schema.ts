@@ -235,3 +235,56 @@ export const jobs = pgTable('jobs', {
   latestHeartbeat: ts('latest_heartbeat').notNull(),
   endDate: ts('end_date'),
 }, (t) => [index('jobs_type_hb').on(t.jobType, t.latestHeartbeat)]);
+
+/** Datasets by URI; a row is created when a DAG first names the URI or a task first updates it. */
+export const datasets = pgTable('datasets', {
+  id: serial('id').primaryKey(),
+  uri: text('uri').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+}, (t) => [uniqueIndex('datasets_uri').on(t.uri)]);
+
+/** One row per update of a dataset: written in the finish transaction of the TI that made it. */
+export const datasetEvents = pgTable('dataset_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  datasetId: integer('dataset_id').notNull().references(() => datasets.id, { onDelete: 'cascade' }),
+  extra: jsonb('extra').$type<Record<string, unknown>>().notNull().default({}),
+  sourceDagId: text('source_dag_id'),
+  sourceRunId: text('source_run_id'),
+  sourceTaskId: text('source_task_id'),
+  sourceMapIndex: integer('source_map_index'),
+  timestamp: ts('timestamp').notNull(),
+}, (t) => [index('dataset_events_dataset').on(t.datasetId, t.id)]);
+
+/** Which DAGs are scheduled on which datasets; replaced whenever the DAGs are synced. */
+export const dagScheduleDatasets = pgTable('dag_schedule_datasets', {
+  dagId: text('dag_id').notNull().references(() => dags.dagId, { onDelete: 'cascade' }),
+  datasetId: integer('dataset_id').notNull().references(() => datasets.id, { onDelete: 'cascade' }),
+}, (t) => [primaryKey({ columns: [t.dagId, t.datasetId] }), index('dag_schedule_datasets_dataset').on(t.datasetId)]);
+
+/** Which tasks declare which datasets as outlets (synced with the DAGs). */
+export const taskOutletDatasets = pgTable('task_outlet_datasets', {
+  dagId: text('dag_id').notNull().references(() => dags.dagId, { onDelete: 'cascade' }),
+  taskId: text('task_id').notNull(),
+  datasetId: integer('dataset_id').notNull().references(() => datasets.id, { onDelete: 'cascade' }),
+}, (t) => [primaryKey({ columns: [t.dagId, t.taskId, t.datasetId] }), index('task_outlet_datasets_dataset').on(t.datasetId)]);
+
+/**
+ * Events not yet consumed by a DAG scheduled on their dataset, queued in the transaction that
+ * wrote the event. Creating a dataset-triggered run deletes (consumes) the DAG's rows, so rows a
+ * transaction still in flight adds are never skipped, as a "last event id seen" mark could be.
+ */
+export const pendingDatasetEvents = pgTable('pending_dataset_events', {
+  dagId: text('dag_id').notNull().references(() => dags.dagId, { onDelete: 'cascade' }),
+  eventId: bigint('event_id', { mode: 'number' }).notNull().references(() => datasetEvents.id, { onDelete: 'cascade' }),
+  datasetId: integer('dataset_id').notNull(),
+}, (t) => [
+  // Led by (dag, dataset): "does this dataset have a new event for this DAG" is one probe.
+  primaryKey({ columns: [t.dagId, t.datasetId, t.eventId] }),
+  index('pending_dataset_events_event').on(t.eventId),
+]);
+
+/** The events that triggered each dataset-triggered run. */
+export const dagRunDatasetEvents = pgTable('dag_run_dataset_events', {
+  runPk: integer('run_pk').notNull().references(() => dagRuns.id, { onDelete: 'cascade' }),
+  eventId: bigint('event_id', { mode: 'number' }).notNull().references(() => datasetEvents.id, { onDelete: 'cascade' }),
+}, (t) => [primaryKey({ columns: [t.runPk, t.eventId] }), index('dag_run_dataset_events_event').on(t.eventId)]);

@@ -17,6 +17,7 @@ import { TaskFailure, XComSerializationError } from '../errors.ts';
 import { resolveMapLists } from './inputs.ts';
 import { findJsonProblem } from '../model/json-value.ts';
 import { buildContext, type Lookups } from './task-context.ts';
+import type { OutletEventData } from '../authoring/dataset.ts';
 import { taskLogScope, type LogBuffer } from './task-log.ts';
 import type { SyncPool } from './sync-pool.ts';
 
@@ -46,6 +47,8 @@ export interface IterateEnv {
   signal: AbortSignal;
   logs: LogBuffer;
   pushes: [string, unknown][];
+  /** Dataset events items add at run time. */
+  outlets: OutletEventData[];
   xcomPull(taskId: string, key: string, mapIndex: number): Promise<unknown>;
   lookups: Lookups;
 }
@@ -161,7 +164,7 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
   };
 
   // ---- one item call, on the loop or in a thread; throws what the item threw
-  const ctx = buildContext(data, { signal, log: logs.logger(), xcomPush: (k, v) => env.pushes.push([k, v]), xcomPull: env.xcomPull, ...env.lookups });
+  const ctx = buildContext(data, { signal, log: logs.logger(), xcomPush: (k, v) => env.pushes.push([k, v]), outletEvent: (e) => env.outlets.push(e), xcomPull: env.xcomPull, ...env.lookups });
   const warned = new Set<string>();
   const call = op.mode === 'async'
     ? (input: Record<string, unknown>) => op.fn(input, ctx)
@@ -171,6 +174,7 @@ async function iterate(op: IterateOperator, ti: ClaimedTi, data: ContextData, en
       });
       for (const l of res.logs) logs.write(l.level, l.message);
       for (const p of res.pushes) env.pushes.push(p);
+      env.outlets.push(...res.outletEvents);
       for (const w of res.warnings) if (!warned.has(w)) { warned.add(w); logs.write('warn', w); }
       if (res.ok) return res.result;
       throw 'deferred' in res ? { name: 'TaskDeferred', message: '', retryable: false } : res.error;

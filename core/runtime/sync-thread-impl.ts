@@ -15,6 +15,7 @@ import { XComSerializationError } from '../errors.ts';
 import { invokeOperator, deferralRequest, isTaskDeferred, type DeferralFailure, type DeferralRequest } from './invoke.ts';
 import type { ContextData } from '../authoring/context.ts';
 import type { Dag } from '../authoring/dag.ts';
+import type { OutletEventData } from '../authoring/dataset.ts';
 
 export interface SyncTaskRequest {
   fileloc: string;
@@ -48,6 +49,7 @@ function lookupResult(reply: LookupReply): unknown {
 
 interface SyncTaskTrail {
   pushes: [string, unknown][];
+  outletEvents: OutletEventData[];
   warnings: string[];
   logs: LogLine[];
 }
@@ -62,6 +64,7 @@ const modules = new Map<string, Promise<Dag[]>>();
 export async function runSyncTask(req: SyncTaskRequest): Promise<SyncTaskResponse> {
   installConsoleCapture();
   const pushes: [string, unknown][] = [];
+  const outletEvents: OutletEventData[] = [];
   const warnings: string[] = [];
   const buffer = new LogBuffer();
   const pending = new Map<number, (v: unknown) => void>();
@@ -103,6 +106,7 @@ export async function runSyncTask(req: SyncTaskRequest): Promise<SyncTaskRespons
       signal: new AbortController().signal,
       log: buffer.logger(),
       xcomPush: (k, v) => pushes.push([k, v]),
+      outletEvent: (e) => outletEvents.push(e),
       xcomPull: (taskId, k, mapIndex) => new Promise((resolve) => {
         const id = ++seq;
         pending.set(id, resolve);
@@ -126,16 +130,16 @@ export async function runSyncTask(req: SyncTaskRequest): Promise<SyncTaskRespons
       result = undefined;
       throw new XComSerializationError(op.dagId, op.taskId, problem.at, problem.what);
     }
-    return { ok: true, result, pushes, warnings, logs: buffer.drain() };
+    return { ok: true, result, pushes, outletEvents, warnings, logs: buffer.drain() };
   } catch (err) {
     if (isTaskDeferred(err)) {
       try {
-        return { ok: false, deferred: deferralRequest(err), pushes, warnings, logs: buffer.drain() };
+        return { ok: false, deferred: deferralRequest(err), pushes, outletEvents, warnings, logs: buffer.drain() };
       } catch (invalid) {
-        return { ok: false, error: errorToData(invalid), pushes, warnings, logs: buffer.drain() };
+        return { ok: false, error: errorToData(invalid), pushes, outletEvents, warnings, logs: buffer.drain() };
       }
     }
-    return { ok: false, error: errorToData(err), pushes, warnings, logs: buffer.drain() };
+    return { ok: false, error: errorToData(err), pushes, outletEvents, warnings, logs: buffer.drain() };
   } finally {
     req.port.close();
     req.syncPort.close();

@@ -6,6 +6,7 @@ import type { Context, ContextData, TaskLogger, VariableOptions } from '../autho
 import { TaskDeferred } from '../authoring/deferral.ts';
 import type { Connection } from '../connections/connection.ts';
 import { VariableNotFoundError } from '../errors.ts';
+import { outletEvent, type OutletEventData } from '../authoring/dataset.ts';
 
 /** Where a task's connections and variables come from (the process's Secrets). */
 export interface Lookups {
@@ -18,6 +19,8 @@ export interface ContextHooks {
   log: TaskLogger;
   xcomPush(key: string, value: unknown): void;
   xcomPull(taskId: string, key: string, mapIndex: number): Promise<unknown>;
+  /** A vetted dataset event from `ctx.outletEvents.add`. */
+  outletEvent(event: OutletEventData): void;
   connection(connId: string): Promise<Connection>;
   variable(key: string): Promise<string | undefined>;
   /** Only where a blocking call is possible (a worker thread). */
@@ -58,6 +61,7 @@ export function buildContext(data: ContextData, hooks: ContextHooks): Context {
     conf: data.conf,
     signal: hooks.signal,
     log: hooks.log,
+    outletEvents: { add: (target, extra) => hooks.outletEvent(outletEvent(target, extra, data)) },
     event: data.event,
     resumeKwargs: data.resumeKwargs ?? {},
     previousTry: data.previousTry ?? null,

@@ -26,6 +26,7 @@ import { TaskState } from '../model/states.ts';
 import { xcomStorage, type StoredXCom } from '../xcom/storage.ts';
 import { masker } from '../secrets/masker.ts';
 import { renderTaskFields } from './render-task.ts';
+import { outletEventsSchema, withDeclaredOutlets, type OutletEventData } from '../authoring/dataset.ts';
 
 export interface RunInfo {
   logicalDate: Date;
@@ -48,6 +49,11 @@ export interface TaskOutcome {
   stored?: Map<string, StoredXCom>;
   /** The templated fields as rendered for this try, secrets masked. */
   rendered?: Record<string, unknown>;
+  /**
+   * Dataset events: on success, those to record with the finish; on a deferral, those added so
+   * far, carried in next_kwargs to the resume.
+   */
+  outletEvents?: OutletEventData[];
 }
 
 export interface RunnerEnv {
@@ -65,6 +71,8 @@ export interface NextKwargs {
   kwargs?: Record<string, unknown>;
   event?: unknown;
   failure?: DeferralFailure;
+  /** Dataset events added before the deferral. */
+  outletEvents?: unknown;
 }
 
 const EVENT_REF = '__xcom_ref__';
@@ -74,6 +82,7 @@ type Raw = { ok: true; result: unknown } | { ok: false; error: ErrorData } | { o
 export async function executeTi(ti: ClaimedTi, run: RunInfo, dag: Dag, env: RunnerEnv): Promise<TaskOutcome> {
   const logs = new LogBuffer();
   const pushes: [string, unknown][] = [];
+  const outlets = carriedOutletEvents(ti);
   const rendered: { value?: Record<string, unknown> } = {};
   const op = dag.task(ti.taskId)?.freshInstance();
   let raw: Raw;
@@ -82,12 +91,14 @@ export async function executeTi(ti: ClaimedTi, run: RunInfo, dag: Dag, env: Runn
   } else if (ti.poolMissing) {
     raw = { ok: false, error: { ...errorToData(new Error(`task "${ti.taskId}" of DAG "${ti.dagId}" uses pool "${ti.pool}", which does not exist; create it with \`updraft pools set ${ti.pool} <slots>\``)), retryable: false } };
   } else {
-    raw = await runOperator(op, ti, run, dag, env, logs, pushes, rendered);
+    raw = await runOperator(op, ti, run, dag, env, logs, { pushes, outlets }, rendered);
     if (raw.ok) raw = checkMapSource(op, dag, raw, env.maxMapLength);
     raw = checkStorable(op, raw, pushes);
   }
   const outcome = toOutcome(ti, op, run, raw, logs, pushes);
   if (rendered.value) outcome.rendered = rendered.value;
+  if (op && outcome.state === TaskState.SUCCESS) outcome.outletEvents = withDeclaredOutlets(op.options.outlets.map((d) => d.uri), outlets);
+  if (outcome.state === TaskState.DEFERRED) outcome.outletEvents = outlets;
   return op ? encodeLarge(outcome, op) : outcome;
 }
 
@@ -127,7 +138,20 @@ function checkStorable(op: BaseOperator, raw: Raw, pushes: [string, unknown][]):
   return raw;
 }
 
-async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: Dag, env: RunnerEnv, logs: LogBuffer, pushes: [string, unknown][],
+/** What a try leaves besides its result: extra XComs and dataset events added at run time. */
+interface Trail {
+  pushes: [string, unknown][];
+  outlets: OutletEventData[];
+}
+
+/** Events added before a deferral, from next_kwargs (JSON read back: checked here, at the edge). */
+function carriedOutletEvents(ti: ClaimedTi): OutletEventData[] {
+  if (ti.nextMethod === null) return [];
+  const parsed = outletEventsSchema.safeParse((ti.nextKwargs as NextKwargs | null)?.outletEvents ?? []);
+  return parsed.success ? parsed.data : [];
+}
+
+async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: Dag, env: RunnerEnv, logs: LogBuffer, { pushes, outlets }: Trail,
   rendered: { value?: Record<string, unknown> }): Promise<Raw> {
   const controller = new AbortController();
   const stop = () => controller.abort(env.signal!.reason);
@@ -165,11 +189,11 @@ async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: D
     }
     const xcomPull = (taskId: string, key: string, mapIndex: number) => readXCom(env.database.db, ti.runPk, taskId, key, mapIndex, xcomStorage().decode);
     const work: Promise<Raw> = op instanceof IterateOperator
-      ? runIterate(op, ti, data, { database: env.database, syncPool: env.syncPool, lookups: env.lookups, fileloc: dag.fileloc, fileVersion: dag.fileVersion, signal: controller.signal, logs, pushes, xcomPull })
+      ? runIterate(op, ti, data, { database: env.database, syncPool: env.syncPool, lookups: env.lookups, fileloc: dag.fileloc, fileVersion: dag.fileVersion, signal: controller.signal, logs, pushes, outlets, xcomPull })
         .then((result): Raw => ({ ok: true, result }), (err): Raw => ({ ok: false, error: errorToData(err) }))
       : op.mode === 'async'
-      ? runOnLoop(op, ti, data, inputs, failure, controller.signal, logs, pushes, xcomPull, env.lookups)
-      : runInThread(dag, ti, data, inputs, failure, controller.signal, logs, pushes, xcomPull, env.syncPool, env.lookups, templated);
+      ? runOnLoop(op, ti, data, inputs, failure, controller.signal, logs, { pushes, outlets }, xcomPull, env.lookups)
+      : runInThread(dag, ti, data, inputs, failure, controller.signal, logs, { pushes, outlets }, xcomPull, env.syncPool, env.lookups, templated);
     return await Promise.race([work, timedOut]);
   } catch (err) {
     return { ok: false, error: errorToData(err) };
@@ -180,8 +204,8 @@ async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: D
 }
 
 async function runOnLoop(op: BaseOperator, ti: ClaimedTi, data: ContextData, inputs: unknown, failure: DeferralFailure | null, signal: AbortSignal,
-  logs: LogBuffer, pushes: [string, unknown][], xcomPull: (t: string, k: string, m: number) => Promise<unknown>, lookups: Lookups): Promise<Raw> {
-  const context = buildContext(data, { signal, log: logs.logger(), xcomPush: (k, v) => pushes.push([k, v]), xcomPull, ...lookups });
+  logs: LogBuffer, { pushes, outlets }: Trail, xcomPull: (t: string, k: string, m: number) => Promise<unknown>, lookups: Lookups): Promise<Raw> {
+  const context = buildContext(data, { signal, log: logs.logger(), xcomPush: (k, v) => pushes.push([k, v]), outletEvent: (e) => outlets.push(e), xcomPull, ...lookups });
   try {
     const result = await taskLogScope.run(logs, () => invokeOperator(op, context, inputs, ti.nextMethod, failure));
     const problem = findJsonProblem(result);
@@ -200,7 +224,7 @@ async function runOnLoop(op: BaseOperator, ti: ClaimedTi, data: ContextData, inp
 }
 
 async function runInThread(dag: Dag, ti: ClaimedTi, data: ContextData, inputs: unknown, failure: DeferralFailure | null, signal: AbortSignal,
-  logs: LogBuffer, pushes: [string, unknown][], xcomPull: (t: string, k: string, m: number) => Promise<unknown>, pool: SyncPool, lookups: Lookups,
+  logs: LogBuffer, { pushes, outlets }: Trail, xcomPull: (t: string, k: string, m: number) => Promise<unknown>, pool: SyncPool, lookups: Lookups,
   rendered: Record<string, unknown> | null): Promise<Raw> {
   try {
     const res = await pool.run({
@@ -209,6 +233,7 @@ async function runInThread(dag: Dag, ti: ClaimedTi, data: ContextData, inputs: u
     // The thread masks with what it knows; this process may know more secrets.
     logs.lines.push(...res.logs.map((l) => ({ ...l, message: masker.mask(l.message) })));
     pushes.push(...res.pushes);
+    outlets.push(...res.outletEvents);
     for (const w of res.warnings) logs.write('warn', w);
     if (res.ok) return { ok: true, result: res.result };
     return 'deferred' in res ? { ok: false, deferred: res.deferred } : { ok: false, error: res.error };

@@ -23,6 +23,7 @@ import { claimScheduled, claimStatements, finishTisStatement, handBackTis, heart
 import { writeXComsStatement, type XComWrite } from '../db/queries/xcom.ts';
 import { writeRenderedStatement } from '../db/queries/rendered.ts';
 import { writeLogsStatements, type LogWrite } from '../db/queries/logs.ts';
+import { writeDatasetEventsStatements, type DatasetEventWrite } from '../db/queries/datasets.ts';
 import { finishRunIfDoneStatement, lockRunsStatement } from '../db/queries/dag-runs.ts';
 import { registerJob, heartbeatJob, endJob } from '../db/queries/jobs.ts';
 import { upsertTriggerStatement } from '../db/queries/triggers.ts';
@@ -289,12 +290,14 @@ export class Worker {
       }
       const retried = done.filter((o) => o.ti.tryNumber > 1 && o.ti.nextMethod === null);
       if (retried.length) statements.push(this.clearXComsStatement(retried));
-      const { xcoms, logs } = this.rowsOf(done);
+      const { xcoms, logs, events } = this.rowsOf(done);
       const xcomStatement = writeXComsStatement(pipe.ex, xcoms);
       if (xcomStatement) statements.push(xcomStatement);
       const renderedStatement = writeRenderedStatement(pipe.ex, done.filter((o) => o.rendered).map((o) => ({ tiId: o.ti.id, tryNumber: o.ti.tryNumber, fields: o.rendered! })));
       if (renderedStatement) statements.push(renderedStatement);
       statements.push(...writeLogsStatements(pipe.ex, logs));
+      // A success and its dataset events commit together, or neither does.
+      statements.push(...writeDatasetEventsStatements(events));
 
       // Per run: the tasks downstream of what finished, and a read of their upstreams' states.
       const runs = new Map<number, { dag: Dag; downstream: Set<string>; probe: string[]; at: number }>();
@@ -371,7 +374,8 @@ export class Worker {
       duration: finished ? (o.endDate.getTime() - o.ti.startDate.getTime()) / 1000 : null,
       triggerId,
       nextMethod: d?.method ?? null,
-      nextKwargs: d ? { kwargs: d.kwargs } : null,
+      // Events added before a deferral wait in next_kwargs for the try to succeed.
+      nextKwargs: d ? { kwargs: d.kwargs, ...(o.outletEvents?.length ? { outletEvents: o.outletEvents } : {}) } : null,
       triggerTimeout: d?.triggerTimeout ?? null,
     };
   }
@@ -382,17 +386,21 @@ export class Worker {
       .where(or(...retried.map((o) => and(eq(xcom.runPk, o.ti.runPk), eq(xcom.taskId, o.ti.taskId), eq(xcom.mapIndex, o.ti.mapIndex))))).getSQL();
   }
 
-  /** XCom and log rows for outcomes whose finish applied. */
-  private rowsOf(done: TaskOutcome[]): { xcoms: XComWrite[]; logs: LogWrite[] } {
+  /** XCom, log and dataset event rows for outcomes whose finish applied. */
+  private rowsOf(done: TaskOutcome[]): { xcoms: XComWrite[]; logs: LogWrite[]; events: DatasetEventWrite[] } {
     const xcoms: XComWrite[] = [];
     const logs: LogWrite[] = [];
+    const events: DatasetEventWrite[] = [];
     for (const o of done) {
       const at = { runPk: o.ti.runPk, taskId: o.ti.taskId, mapIndex: o.ti.mapIndex };
+      if (o.state === TaskState.SUCCESS) {
+        for (const e of o.outletEvents ?? []) events.push({ ...e, dagId: o.ti.dagId, runId: o.ti.runId, taskId: o.ti.taskId, mapIndex: o.ti.mapIndex, timestamp: o.endDate });
+      }
       if (o.state === TaskState.SUCCESS && o.result !== undefined) xcoms.push({ ...at, key: 'return_value', value: o.result, ...o.stored?.get('return_value') });
       for (const [key, value] of o.pushes) xcoms.push({ ...at, key, value, ...o.stored?.get(key) });
       for (const l of o.logs as LogLine[]) logs.push({ tiId: o.ti.id, tryNumber: o.ti.tryNumber, ts: l.ts, level: l.level, message: l.message });
     }
-    return { xcoms, logs };
+    return { xcoms, logs, events };
   }
 
   private async loadRuns(runPks: number[]): Promise<void> {

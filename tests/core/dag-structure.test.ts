@@ -131,7 +131,7 @@ describe('serialize()', () => {
   it('is plain JSON data', () => {
     expect(JSON.parse(JSON.stringify(s))).toEqual(s);
     expect({ ...s, tasks: s.tasks.length }).toEqual({
-      dagId: 'serialized', fileloc: '<unknown>', schedule: '0 0 * * *', timezone: 'Europe/Berlin',
+      dagId: 'serialized', fileloc: '<unknown>', schedule: '0 0 * * *', datasetSchedule: null, timezone: 'Europe/Berlin',
       startDate: '2024-01-01T00:00:00.000Z', endDate: null, catchup: false, maxActiveRuns: 16, maxActiveTasks: 16,
       tags: ['t'], description: null, tasks: 8,
     });
@@ -141,7 +141,7 @@ describe('serialize()', () => {
     expect(byId('a')).toEqual({
       taskId: 'a', operator: 'Noop', mode: 'sync', upstream: [], downstream: ['b', 'c'], triggerRule: 'all_success',
       retries: 2, retryDelayMs: DEFAULT_RETRY_DELAY_MS, retryExponentialBackoff: false, maxRetryDelayMs: null,
-      executionTimeoutMs: null, pool: 'default_pool', poolSlots: 1, priorityWeight: 8, queue: 'default', groupId: null, startFromTrigger: false, mapped: null,
+      executionTimeoutMs: null, pool: 'default_pool', poolSlots: 1, priorityWeight: 8, queue: 'default', groupId: null, startFromTrigger: false, mapped: null, outlets: [],
     } satisfies SerializedTask);
     expect(byId('d').upstream).toEqual(['b', 'c']);
     expect(byId('fast')).toMatchObject({ operator: '@task', retryDelayMs: 90_000, executionTimeoutMs: 7_200_000, retries: 2 });

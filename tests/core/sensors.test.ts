@@ -34,6 +34,7 @@ function context(overrides: Partial<Context> = {}): Context {
     logicalDate, dataIntervalStart: null, dataIntervalEnd: null, params: {}, conf: {},
     ti: {} as Context['ti'], signal: new AbortController().signal,
     log: { info() {}, warn() {}, error() {}, debug() {} },
+    outletEvents: { add() {} },
     defer: (options) => { throw new TaskDeferred(options); },
     event: undefined, resumeKwargs: {}, previousTry: null,
     connection: async () => { throw new Error('no connections here'); },

@@ -4,12 +4,14 @@ import { eq, inArray, notInArray, asc } from 'drizzle-orm';
 import { dags, importErrors } from '../schema.ts';
 import type { Executor } from '../client.ts';
 import type { Dag } from '../../authoring/dag.ts';
+import { syncDatasetReferences } from './datasets.ts';
 
-/** Upsert every parsed DAG, deactivate DAGs that vanished, and replace import errors. */
+/** Upsert every parsed DAG and its dataset references, deactivate DAGs that vanished, and replace import errors. */
 export async function syncDagBag(ex: Executor, parsed: Iterable<Dag>, errors: Map<string, string>): Promise<void> {
   const now = new Date();
   const ids: string[] = [];
-  for (const d of parsed) {
+  const all = [...parsed];
+  for (const d of all) {
     ids.push(d.dagId);
     const serialized = d.serialize();
     const fingerprint = createHash('sha256').update(JSON.stringify(serialized)).digest('hex');
@@ -24,6 +26,7 @@ export async function syncDagBag(ex: Executor, parsed: Iterable<Dag>, errors: Ma
       },
     });
   }
+  await syncDatasetReferences(ex, all);
   await ex.update(dags).set({ isActive: false }).where(ids.length ? notInArray(dags.dagId, ids) : undefined);
   await ex.delete(importErrors);
   if (errors.size) {

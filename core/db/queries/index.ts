@@ -12,3 +12,4 @@ export * as limits from './limits.ts';
 export * as iterate from './iterate.ts';
 export * as connections from './connections.ts';
 export * as rendered from './rendered.ts';
+export * as datasets from './datasets.ts';

@@ -10,6 +10,7 @@ import { writeXComs, type XComWrite } from './xcom.ts';
 import { recordHistory } from './task-instances.ts';
 import { FAIL_METHOD } from '../../authoring/deferral.ts';
 import { storableText } from '../../model/json-value.ts';
+import { recordEndedTiEvents } from './datasets.ts';
 
 export const EVENT_XCOM_KEY = '__trigger_event__';
 
@@ -74,10 +75,15 @@ export async function applyTriggerOutcomes(ex: Executor, database: Database, out
       update task_instances t
       set state = v.state, end_date = now(), duration = extract(epoch from now() - t.start_date), error = v.error,
           trigger_id = null, trigger_timeout = null, next_method = null, next_kwargs = null
-      from (values ${values}) as v(trigger_id, state, error)
-      where t.trigger_id = v.trigger_id and t.state = ${TaskState.DEFERRED}
-      returning t.id, t.run_pk, t.task_id, t.map_index, v.trigger_id, t.state`, ex);
+      from (values ${values}) as v(trigger_id, state, error), task_instances before
+      where t.trigger_id = v.trigger_id and t.state = ${TaskState.DEFERRED} and before.id = t.id
+      returning t.id, t.run_pk, t.task_id, t.map_index, v.trigger_id, t.state, t.dag_id, t.run_id,
+        before.next_kwargs -> 'outletEvents' as outlet_events`, ex);
     const tis = mapRows(rows);
+    // A task ended here by its trigger records its dataset events in this transaction too.
+    await recordEndedTiEvents(ex, rows.filter((r) => r.state === TaskState.SUCCESS).map((r) => ({
+      dagId: String(r.dag_id), runId: String(r.run_id), taskId: String(r.task_id), mapIndex: Number(r.map_index), carried: r.outlet_events,
+    })));
     applied.push(...tis);
     const byTrigger = new Map(ends.map((o) => [o.triggerId, o]));
     const xcoms: XComWrite[] = [];

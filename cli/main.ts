@@ -45,8 +45,9 @@ const USAGE = `usage: updraft <command>
   connections export <file> | import <file> [--replace]
   variables get <key> [--default V] | set <key> <value> [--description D] | list | delete <key>
   variables export <file> | import <file>
-  tasks render <dagId> <taskId> [--logical-date D] [--conf JSON]
+  tasks render <dagId> <taskId> [--logical-date D] [--conf JSON] [--run-id ID]
                                      a task's templated fields, rendered, without running it
+                                     (--run-id: for that run, with its XComs)
   runs list [--dag-id ID] [--json]
   runs show <runId> [--dag-id ID] [--json]
   import-errors [--json]
@@ -166,7 +167,7 @@ async function main(argv: string[]): Promise<number> {
     case 'variables delete': await conns.variablesDelete(need(a, '<key>'), values.json); return 0;
     case 'variables export': await conns.variablesExport(need(a, '<file>'), values.json); return 0;
     case 'variables import': await conns.variablesImport(need(a, '<file>'), values.json); return 0;
-    case 'tasks render': await tasksRender(need(a, '<dagId>'), need(b, '<taskId>'), values['logical-date'], values.conf, values.json); return 0;
+    case 'tasks render': await tasksRender(need(a, '<dagId>'), need(b, '<taskId>'), values['logical-date'], values.conf, values.json, values['run-id']); return 0;
     case 'tasks clear': await triggers.changeTask(TiAction.CLEAR, need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>')); return 0;
     case 'tasks mark-failed': await triggers.changeTask(TiAction.MARK_FAILED, need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>')); return 0;
     case 'tasks mark-success': await triggers.changeTask(TiAction.MARK_SUCCESS, need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>')); return 0;

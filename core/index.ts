@@ -5,7 +5,7 @@
 
 // Authoring
 export { dag, taskGroup, Dag, type DagOptions, type SerializedDag, type SerializedTask } from './authoring/dag.ts';
-export { BaseOperator, XComArg, chain, ExecutionMode, baseOptions, type TaskOptions, type Linkable } from './authoring/operator.ts';
+export { BaseOperator, XComArg, chain, ExecutionMode, baseOptions, type TaskOptions, type Linkable, type TaskGroupRef } from './authoring/operator.ts';
 export { task, type FunctionTask, type PartialTask } from './authoring/task.ts';
 export { type Resolvable } from './authoring/function-task.ts';
 export { MappedFunctionOperator, IterateOperator, type IterateOptions, type IterateResult, type ExpandSpec } from './authoring/mapping.ts';

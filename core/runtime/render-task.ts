@@ -12,7 +12,8 @@ import { connectionView } from '../connections/connection.ts';
 import { ConnectionNotFoundError } from '../connections/secrets.ts';
 import type { Lookups } from './task-context.ts';
 
-export async function renderTaskFields(op: BaseOperator, dag: Dag, input: ContextInput, lookups: Lookups): Promise<Record<string, unknown>> {
+export async function renderTaskFields(op: BaseOperator, dag: Dag, input: ContextInput, lookups: Lookups,
+  xcom?: (taskId: string, key: string, mapIndex: number) => Promise<unknown>): Promise<Record<string, unknown>> {
   const dir = path.dirname(dag.fileloc);
   const fields = Object.fromEntries(op.templateFields.map((f) => [f, (op as unknown as Record<string, unknown>)[f]]));
   return renderFields({
@@ -30,6 +31,7 @@ export async function renderTaskFields(op: BaseOperator, dag: Dag, input: Contex
           throw err;
         }
       },
+      xcom,
     },
     userDefinedMacros: dag.userDefinedMacros, userDefinedFilters: dag.userDefinedFilters,
     where: { dagId: dag.dagId, taskId: op.taskId },

@@ -182,12 +182,12 @@ async function runOperator(op: BaseOperator, ti: ClaimedTi, run: RunInfo, dag: D
     };
     const inputs = await resolveOperatorInputs(env.database.db, ti.runPk, op, ti.mapIndex, ti.mapInput);
     const failure = next.failure ?? null;
-    const templated = op.templateFields.length ? await renderOperator(op, dag, data, run, env.lookups) : null;
+    const xcomPull = (taskId: string, key: string, mapIndex: number) => readXCom(env.database.db, ti.runPk, taskId, key, mapIndex, xcomStorage().decode);
+    const templated = op.templateFields.length ? await renderOperator(op, dag, data, run, env.lookups, xcomPull) : null;
     if (templated) {
       rendered.value = masker.maskValue(templated);
       logs.write('info', `rendered templates: ${JSON.stringify(rendered.value)}`);
     }
-    const xcomPull = (taskId: string, key: string, mapIndex: number) => readXCom(env.database.db, ti.runPk, taskId, key, mapIndex, xcomStorage().decode);
     const work: Promise<Raw> = op instanceof IterateOperator
       ? runIterate(op, ti, data, { database: env.database, syncPool: env.syncPool, lookups: env.lookups, fileloc: dag.fileloc, fileVersion: dag.fileVersion, signal: controller.signal, logs, pushes, outlets, xcomPull })
         .then((result): Raw => ({ ok: true, result }), (err): Raw => ({ ok: false, error: errorToData(err) }))
@@ -261,12 +261,13 @@ function checkMapSource(op: BaseOperator, dag: Dag, raw: { ok: true; result: unk
 }
 
 /** Render the operator's templated fields onto this try's instance; returns what was rendered. */
-async function renderOperator(op: BaseOperator, dag: Dag, data: ContextData, run: RunInfo, lookups: Lookups): Promise<Record<string, unknown>> {
+async function renderOperator(op: BaseOperator, dag: Dag, data: ContextData, run: RunInfo, lookups: Lookups,
+  xcom: (taskId: string, key: string, mapIndex: number) => Promise<unknown>): Promise<Record<string, unknown>> {
   const out = await renderTaskFields(op, dag, {
     dagId: data.dagId, taskId: data.taskId, runId: data.runId, mapIndex: data.mapIndex, tryNumber: data.tryNumber,
     logicalDate: run.logicalDate, dataIntervalStart: run.dataIntervalStart, dataIntervalEnd: run.dataIntervalEnd,
     params: data.params, conf: data.conf,
-  }, lookups);
+  }, lookups, xcom);
   Object.assign(op, out);
   return out;
 }

@@ -206,6 +206,8 @@ export interface TemplateLookups {
   variable(key: string): Promise<string | undefined>;
   /** A connection as a plain object (conn_id, conn_type, host, schema, login, password, port, extra, plus connId, connType), or undefined. */
   connection(id: string): Promise<Record<string, unknown> | undefined>;
+  /** An XCom of the run being rendered (undefined when absent); missing when there is no run, e.g. a preview. */
+  xcom?(taskId: string, key: string, mapIndex: number): Promise<unknown>;
 }
 
 const MAX_PASSES = 10;
@@ -262,6 +264,8 @@ export class Scope {
   private readonly own = new WeakSet<object>();
   private readonly pendingVars = new Set<string>();
   private readonly pendingConns = new Set<string>();
+  private readonly xcoms = new Map<string, unknown>();
+  private readonly pendingXComs = new Map<string, [string, string, number]>();
   /** The last name the template resolved, to say which one an "output undefined" error is about. */
   last: { path: string; missing: boolean; isNull: boolean } | null = null;
 
@@ -276,6 +280,12 @@ export class Scope {
       var: { value: this.namespace((k) => this.variable(k, false)), json: this.namespace((k) => this.variable(k, true)) },
       conn: this.namespace((id) => this.connection(id)),
     };
+    // Airflow's `ti.xcom_pull(task_ids='t', key='k', map_indexes=-1)`; a list of task ids gives a list.
+    if (isPlain(this.names.ti)) {
+      const ti = { ...this.names.ti, xcom_pull: (...args: unknown[]) => this.xcomPull(args) };
+      this.names.ti = ti;
+      this.names.task_instance = ti;
+    }
   }
 
   lookup(name: string): unknown {
@@ -297,7 +307,8 @@ export class Scope {
       } finally {
         active = outer;
       }
-      const asked = [...this.pendingVars].map((k) => `var "${k}"`).concat([...this.pendingConns].map((id) => `conn "${id}"`));
+      const asked = [...this.pendingVars].map((k) => `var "${k}"`).concat([...this.pendingConns].map((id) => `conn "${id}"`))
+        .concat([...this.pendingXComs.values()].map(([t, k]) => `xcom "${t}"/"${k}"`));
       if (!asked.length) {
         if (failure) throw failure.error;
         return out;
@@ -381,12 +392,30 @@ export class Scope {
     return conn === undefined ? this.miss(`conn.${id}`) : this.hit(`conn.${id}`, conn);
   }
 
+  private xcomPull(args: unknown[]): unknown {
+    const kw = isPlain(args.at(-1)) && Object.hasOwn(args.at(-1) as object, '__keywords') ? (args.pop() as Record<string, unknown>) : {};
+    const taskIds = kw.task_ids ?? args[0];
+    const key = String(kw.key ?? args[1] ?? 'return_value');
+    const mapIndex = Number(kw.map_indexes ?? args[2] ?? -1);
+    if (!this.lookups.xcom) throw new RenderProblem(null, 'ti.xcom_pull needs a run to read from; render it for an existing run (updraft tasks render --run-id)');
+    const one = (taskId: unknown) => {
+      const id = `${String(taskId)}\u0000${key}\u0000${mapIndex}`;
+      if (this.xcoms.has(id)) return this.xcoms.get(id);
+      this.pendingXComs.set(id, [String(taskId), key, mapIndex]);
+      return PENDING;
+    };
+    return Array.isArray(taskIds) ? taskIds.map(one) : one(taskIds);
+  }
+
   private async fetchPending(): Promise<void> {
     const vars = [...this.pendingVars];
     const conns = [...this.pendingConns];
+    const xcoms = [...this.pendingXComs];
     this.pendingVars.clear();
     this.pendingConns.clear();
+    this.pendingXComs.clear();
     await Promise.all([
+      ...xcoms.map(async ([id, [taskId, key, mapIndex]]) => { this.xcoms.set(id, await this.lookups.xcom!(taskId, key, mapIndex)); }),
       ...vars.map(async (key) => { this.vars.set(key, await this.lookups.variable(key)); }),
       ...conns.map(async (id) => {
         const conn = clonePlain(await this.lookups.connection(id)) as Record<string, unknown> | undefined;

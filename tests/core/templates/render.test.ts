@@ -135,6 +135,19 @@ describe('variables, connections, macros and filters', () => {
     expect(calls).toEqual(['var:mode', 'var:bucket']);
   });
 
+  it('reads XComs of the run with ti.xcom_pull, fetched between passes', async () => {
+    const asked: string[] = [];
+    const store: Record<string, unknown> = { 'setup/return_value/-1': { table: 'orders' }, 'setup/sql/-1': 'select 1', 'other/return_value/-1': 7 };
+    const lookups: TemplateLookups = {
+      ...fakeLookups().lookups,
+      xcom: async (taskId, key, mapIndex) => { asked.push(`${taskId}/${key}/${mapIndex}`); return store[`${taskId}/${key}/${mapIndex}`]; },
+    };
+    expect(await render1("{{ ti.xcom_pull('setup').table }} {{ ti.xcom_pull(task_ids='setup', key='sql') }} {{ task_instance.xcom_pull(task_ids=['setup', 'other'])[1] }}", { lookups }))
+      .toBe('orders select 1 7');
+    expect(asked.sort()).toEqual(['other/return_value/-1', 'setup/return_value/-1', 'setup/sql/-1']);
+    await expect(render1("{{ ti.xcom_pull('setup') }}")).rejects.toThrow('ti.xcom_pull needs a run to read from; render it for an existing run (updraft tasks render --run-id)');
+  });
+
   it('offers user macros top-level and under macros, and registers user filters', async () => {
     const extra: Partial<RenderRequest> = {
       userDefinedMacros: { project: 'acme', qualify: (t: string) => `acme.${t}`, settings: { region: 'eu' } },

@@ -1,108 +1,70 @@
 /**
  * The emulator's SQL engine: one DuckDB database (in memory, or a file under the data dir),
- * a schema per dataset. BigQuery's type names exist as DuckDB type aliases and a few of its
- * functions as macros, so most Standard SQL a DAG sends runs unchanged after `translate`.
+ * a schema per dataset. Statements are translated one by one (sql.ts) and run on the job's
+ * connection; a script's `BEGIN TRANSACTION … COMMIT TRANSACTION` is a DuckDB transaction, rolled
+ * back when a statement fails or the script ends inside it, as BigQuery does.
  */
 import { DuckDBInstance, type DuckDBConnection, type DuckDBResultReader } from '@duckdb/node-api';
-import { classify, isDml, splitStatements, translate, type StatementType } from './sql.ts';
+import { classify, isDml, optionsOf, statementsOf, translateStatement, UnsupportedSqlError, type Classified, type StatementType } from './sql.ts';
+import { cellOf, duckTypeOf, fieldOf, type Cell, type FieldSchema } from './values.ts';
 
-/** BigQuery's field in a table schema or a result schema. */
-export interface FieldSchema {
-  name: string;
-  type: string;
-  mode?: 'NULLABLE' | 'REQUIRED' | 'REPEATED';
-  fields?: FieldSchema[];
-  description?: string;
+export type { FieldSchema } from './values.ts';
+
+export interface DmlStats {
+  inserted: number;
+  deleted: number;
+  updated: number;
 }
 
 export interface StatementResult {
   statementType: StatementType;
-  /** Rows as BigQuery's REST API carries them: every value a string (or null). */
+  /** The result of the last statement when it was a query: its schema and REST cells. */
   schema: FieldSchema[];
-  rows: (string | null)[][];
+  rows: Cell[][];
+  query: boolean;
   affectedRows?: number;
+  dml?: DmlStats;
   target?: [string, string];
+  dataset?: string;
+}
+
+export interface DatasetMeta {
+  location?: string;
+  labels: Record<string, string>;
+  creationTime: number;
+}
+
+/** Query parameters as DuckDB binds them (by name, or in order), with their DuckDB types. */
+export interface Bindings {
+  values?: Record<string, unknown> | unknown[];
+  types?: Record<string, string> | string[];
 }
 
 const SETUP = [
+  "SET GLOBAL TimeZone = 'UTC'",
+  // BigQuery sorts NULLs first ascending and last descending.
+  "SET GLOBAL default_null_order = 'nulls_first_on_asc_last_on_desc'",
   'CREATE TYPE INT64 AS BIGINT',
   'CREATE TYPE FLOAT64 AS DOUBLE',
   'CREATE TYPE BYTES AS BLOB',
   'CREATE TYPE BIGNUMERIC AS DECIMAL(38, 9)',
-  'CREATE MACRO GENERATE_UUID() AS uuid()::VARCHAR',
-  'CREATE MACRO SAFE_DIVIDE(a, b) AS CASE WHEN b = 0 THEN NULL ELSE a / b END',
-  'CREATE MACRO IFNULL(a, b) AS coalesce(a, b)',
-  'CREATE MACRO TIMESTAMP_MILLIS(ms) AS make_timestamp(ms * 1000)',
-  'CREATE MACRO UNIX_MILLIS(ts) AS epoch_ms(ts)',
 ];
-
-const TYPE_MAP: [RegExp, string][] = [
-  [/^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|INT64)$/, 'INTEGER'],
-  [/^(FLOAT|DOUBLE|REAL|FLOAT64)$/, 'FLOAT'],
-  [/^DECIMAL/, 'NUMERIC'],
-  [/^BOOLEAN$/, 'BOOLEAN'],
-  [/^(BLOB|BYTES)$/, 'BYTES'],
-  [/^DATE$/, 'DATE'],
-  [/^TIME$/, 'TIME'],
-  [/^TIMESTAMP WITH TIME ZONE$/, 'TIMESTAMP'],
-  [/^TIMESTAMP/, 'DATETIME'],
-  [/^JSON$/, 'JSON'],
-];
-
-/** A DuckDB column type as BigQuery's field type; lists are REPEATED, structs RECORD. */
-export function fieldOf(name: string, duckType: string): FieldSchema {
-  if (duckType.endsWith('[]')) return { ...fieldOf(name, duckType.slice(0, -2)), mode: 'REPEATED' };
-  if (duckType.startsWith('STRUCT(')) return { name, type: 'RECORD', mode: 'NULLABLE' };
-  const type = TYPE_MAP.find(([re]) => re.test(duckType))?.[1] ?? 'STRING';
-  return { name, type, mode: 'NULLABLE' };
-}
-
-/** A BigQuery field type as a DuckDB column type, for tables.insert. */
-export function duckTypeOf(field: FieldSchema): string {
-  const base = ({
-    INTEGER: 'BIGINT', INT64: 'BIGINT', FLOAT: 'DOUBLE', FLOAT64: 'DOUBLE', NUMERIC: 'DECIMAL(38, 9)', BIGNUMERIC: 'DECIMAL(38, 9)',
-    BOOLEAN: 'BOOLEAN', BOOL: 'BOOLEAN', STRING: 'VARCHAR', BYTES: 'BLOB', DATE: 'DATE', DATETIME: 'TIMESTAMP', TIME: 'TIME',
-    TIMESTAMP: 'TIMESTAMPTZ', JSON: 'JSON', GEOGRAPHY: 'VARCHAR',
-  } as Record<string, string>)[field.type.toUpperCase()];
-  if (field.type.toUpperCase() === 'RECORD' || field.type.toUpperCase() === 'STRUCT') {
-    const inner = (field.fields ?? []).map((f) => `${quote(f.name)} ${duckTypeOf(f)}`).join(', ');
-    return field.mode === 'REPEATED' ? `STRUCT(${inner})[]` : `STRUCT(${inner})`;
-  }
-  if (!base) throw new Error(`field "${field.name}": type ${field.type} is not one the emulator stores`);
-  return field.mode === 'REPEATED' ? `${base}[]` : base;
-}
-
-/**
- * A TIMESTAMP cell as the request asked: int64 microseconds (`formatOptions.useInt64Timestamp`,
- * what the Node client asks for) or, by default, float seconds.
- */
-export function timestampCell(micros: string, int64: boolean): string {
-  if (int64) return micros;
-  const n = BigInt(micros);
-  const sign = n < 0n ? '-' : '';
-  const abs = n < 0n ? -n : n;
-  return `${sign}${abs / 1_000_000n}.${String(abs % 1_000_000n).padStart(6, '0')}`;
-}
 
 export const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
-/** A value as the REST API's row cell: strings; TIMESTAMP as epoch microseconds (see `timestampCell`). */
-function cell(value: unknown, field: FieldSchema): string | null {
-  if (value === null || value === undefined) return null;
-  if (field.type === 'TIMESTAMP') {
-    // '2026-12-04 13:28:26.144329+00' → microseconds since the epoch, exactly.
-    const m = /^(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?([+-]\d\d(?::?\d\d)?|Z)?$/.exec(String(value));
-    if (!m) return String(value);
-    const zone = !m[4] || m[4] === 'Z' ? 'Z' : m[4].length === 3 ? `${m[4]}:00` : m[4];
-    const seconds = BigInt(Date.parse(`${m[1]}T${m[2]}${zone}`) / 1000);
-    return String(seconds * 1_000_000n + BigInt((m[3] ?? '').padEnd(6, '0')));
-  }
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
+/** A statement's failure, placed in its script as BigQuery places it: `at [line:column]`. */
+function positioned(err: unknown, line: number, column: number): Error {
+  const e = err as { message?: string; reason?: string };
+  const message = `${String(e?.message ?? err).split('\n')[0]} at [${line}:${column}]`;
+  return err instanceof UnsupportedSqlError ? new UnsupportedSqlError(message) : Object.assign(new Error(message), e?.reason ? { reason: e.reason } : {});
 }
 
 export class Engine {
-  private constructor(private readonly instance: DuckDBInstance, private readonly admin: DuckDBConnection) {}
+  /** Datasets' location and labels, which DuckDB schemas do not carry. */
+  readonly datasetMeta = new Map<string, DatasetMeta>();
+  private readonly idle: DuckDBConnection[] = [];
+
+  private constructor(private readonly instance: DuckDBInstance, readonly admin: DuckDBConnection) {}
 
   static async open(path = ':memory:'): Promise<Engine> {
     const instance = await DuckDBInstance.create(path);
@@ -111,14 +73,12 @@ export class Engine {
       try {
         await admin.run(s);
       } catch (err) {
-        // A file database keeps the aliases and macros from its first start.
+        // A file database keeps the aliases from its first start; DuckDB may know some already.
         if (!/already exists/i.test((err as Error).message)) throw err;
       }
     }
     return new Engine(instance, admin);
   }
-
-  private readonly idle: DuckDBConnection[] = [];
 
   /**
    * A connection for one job's SQL, so a cancel interrupts that job only. Connections are
@@ -134,31 +94,108 @@ export class Engine {
   }
 
   /** Run a job's SQL (one statement or a script) on its connection. */
-  async execute(conn: DuckDBConnection, sql: string, params?: Record<string, unknown> | unknown[]): Promise<StatementResult> {
-    const statements = splitStatements(sql);
+  async execute(conn: DuckDBConnection, sql: string, bindings: Bindings = {}): Promise<StatementResult> {
+    const statements = statementsOf(sql);
     if (!statements.length) throw new Error('the query is empty');
+    const script = statements.length > 1;
+    const dml: DmlStats = { inserted: 0, deleted: 0, updated: 0 };
     let last: StatementResult | null = null;
-    let affected = 0;
-    for (const statement of statements) {
-      const kind = classify(statement);
-      const reader = await conn.runAndReadAll(translate(statement), params as never);
-      last = this.resultOf(reader, kind.type, kind.target);
-      affected += last.affectedRows ?? 0;
+    let counted = false;
+    let inTransaction = false;
+    let positional = 0;
+    try {
+      for (const s of statements) {
+        const kind = classify(s.text);
+        try {
+          const t = translateStatement(s.text, bindings.types);
+          const values = Array.isArray(bindings.values) ? bindings.values.slice(positional, positional + t.positional)
+            : bindings.values && t.params.length ? Object.fromEntries(t.params.map((p) => [p, (bindings.values as Record<string, unknown>)[p]])) : undefined;
+          positional += t.positional;
+          // A MERGE's actions tell inserted, updated and deleted rows apart.
+          const text = kind.type === 'MERGE' ? `${t.sql}\nRETURNING merge_action` : t.sql;
+          last = this.resultOf(await conn.runAndReadAll(text, (Array.isArray(values) && !values.length ? undefined : values) as never), kind);
+        } catch (err) {
+          throw script ? positioned(err, s.line, s.column) : err;
+        }
+        if (kind.type === 'BEGIN_TRANSACTION') inTransaction = true;
+        if (kind.type === 'COMMIT_TRANSACTION' || kind.type === 'ROLLBACK_TRANSACTION') inTransaction = false;
+        this.noteSchema(kind, s.text);
+        if (last.dml) {
+          counted = true;
+          dml.inserted += last.dml.inserted;
+          dml.deleted += last.dml.deleted;
+          dml.updated += last.dml.updated;
+        }
+      }
+      // A script that ends inside a transaction has it rolled back.
+      if (inTransaction) await conn.run('ROLLBACK');
+    } catch (err) {
+      if (inTransaction) await conn.run('ROLLBACK').catch(() => {});
+      throw err;
     }
-    if (statements.length > 1) return { ...last!, statementType: 'SCRIPT', affectedRows: affected };
-    return last!;
+    if (!script) return last!;
+    const affectedRows = counted ? dml.inserted + dml.deleted + dml.updated : undefined;
+    return { ...last!, statementType: 'SCRIPT', target: undefined, dataset: undefined, ...(counted ? { dml, affectedRows } : { dml: undefined, affectedRows: undefined }) };
   }
 
-  private resultOf(reader: DuckDBResultReader, type: StatementType, target?: [string, string]): StatementResult {
-    if (isDml(type)) {
+  /** A dataset made or dropped by SQL is known to the REST API too. */
+  private noteSchema(kind: Classified, statement: string): void {
+    if (!kind.dataset) return;
+    if (kind.type === 'DROP_SCHEMA') this.datasetMeta.delete(kind.dataset);
+    if (kind.type !== 'CREATE_SCHEMA' || this.datasetMeta.has(kind.dataset)) return;
+    const options = optionsOf(statement);
+    const labels = Array.isArray(options.labels) ? Object.fromEntries(options.labels as [string, string][]) : {};
+    this.datasetMeta.set(kind.dataset, { location: typeof options.location === 'string' ? options.location : undefined, labels, creationTime: Date.now() });
+  }
+
+  private resultOf(reader: DuckDBResultReader, kind: Classified): StatementResult {
+    const base = { statementType: kind.type, schema: [], rows: [], query: false, target: kind.target, dataset: kind.dataset };
+    if (isDml(kind.type) || kind.type === 'TRUNCATE_TABLE') {
       const rows = reader.getRows();
-      const n = Number(rows[0]?.[0] ?? 0);
-      return { statementType: type, schema: [], rows: [], affectedRows: Number.isFinite(n) ? n : 0, target };
+      let dml: DmlStats;
+      if (kind.type === 'MERGE') {
+        const count = (action: string) => rows.filter((r) => r[0] === action).length;
+        dml = { inserted: count('INSERT'), deleted: count('DELETE'), updated: count('UPDATE') };
+      } else {
+        const n = Number(rows[0]?.[0] ?? 0);
+        dml = { inserted: 0, deleted: 0, updated: 0, [kind.type === 'INSERT' ? 'inserted' : kind.type === 'UPDATE' ? 'updated' : 'deleted']: n };
+      }
+      const affected = kind.type === 'TRUNCATE_TABLE' ? undefined : dml.inserted + dml.deleted + dml.updated;
+      return { ...base, dml, affectedRows: affected };
     }
-    if (type !== 'SELECT') return { statementType: type, schema: [], rows: [], target };
-    const schema = reader.columnNames().map((n, i) => fieldOf(n, reader.columnTypes()[i].toString()));
-    const rows = reader.getRowsJson().map((r) => r.map((v, i) => cell(v, schema[i])));
-    return { statementType: type, schema, rows };
+    if (kind.type !== 'SELECT') return base;
+    const types = reader.columnTypes();
+    const schema = reader.columnNames().map((n, i) => fieldOf(n, types[i]));
+    const rows = reader.getRows().map((r) => r.map((v, i) => cellOf(v, schema[i])));
+    return { ...base, schema, rows, query: true };
+  }
+
+  /**
+   * A dry run: the result schema of a single query, found by preparing it (nothing runs), or
+   * for other statements and scripts, a check that each one translates and prepares.
+   */
+  async describe(conn: DuckDBConnection, sql: string, types?: Bindings['types']): Promise<StatementResult> {
+    const statements = statementsOf(sql);
+    if (!statements.length) throw new Error('the query is empty');
+    const script = statements.length > 1;
+    let result: StatementResult | null = null;
+    for (const s of statements) {
+      const kind = classify(s.text);
+      const t = translateStatement(s.text, types);
+      const extracted = await conn.extractStatements(t.sql);
+      for (let i = 0; i < extracted.count; i++) {
+        try {
+          const prepared = await extracted.prepare(i);
+          const schema = kind.type === 'SELECT' && !script
+            ? Array.from({ length: prepared.columnCount }, (_, c) => fieldOf(prepared.columnName(c), prepared.columnType(c))) : [];
+          result = { statementType: kind.type, schema, rows: [], query: kind.type === 'SELECT', target: kind.target, dataset: kind.dataset };
+        } catch (err) {
+          // In a script, a statement may use what an earlier one creates.
+          if (!script || !/Catalog Error/.test((err as Error).message)) throw script ? positioned(err, s.line, s.column) : err;
+        }
+      }
+    }
+    return script ? { statementType: 'SCRIPT', schema: [], rows: [], query: false } : result!;
   }
 
   async datasets(): Promise<string[]> {
@@ -167,12 +204,14 @@ export class Engine {
     return r.getRows().map((row) => String(row[0]));
   }
 
-  async createDataset(id: string): Promise<void> {
+  async createDataset(id: string, meta: Omit<DatasetMeta, 'creationTime'>): Promise<void> {
     await this.admin.run(`create schema ${quote(id)}`);
+    this.datasetMeta.set(id, { ...meta, creationTime: Date.now() });
   }
 
   async dropDataset(id: string, contents: boolean): Promise<void> {
     await this.admin.run(`drop schema ${quote(id)}${contents ? ' cascade' : ''}`);
+    this.datasetMeta.delete(id);
   }
 
   async tables(dataset: string): Promise<{ tableId: string; type: 'TABLE' | 'VIEW' }[]> {
@@ -185,20 +224,25 @@ export class Engine {
   async table(dataset: string, table: string): Promise<{ type: 'TABLE' | 'VIEW'; schema: FieldSchema[]; numRows: number } | null> {
     const t = (await this.tables(dataset)).find((x) => x.tableId === table);
     if (!t) return null;
-    const cols = await this.admin.runAndReadAll(`select column_name, data_type from information_schema.columns
-      where table_catalog = current_database() and table_schema = $1 and table_name = $2 order by ordinal_position`, [dataset, table]);
-    const schema = cols.getRows().map((row) => fieldOf(String(row[0]), String(row[1])));
-    const numRows = t.type === 'TABLE' ? Number((await this.admin.runAndReadAll(`select count(*) from ${quote(dataset)}.${quote(table)}`)).getRows()[0][0]) : 0;
+    const name = `${quote(dataset)}.${quote(table)}`;
+    const prepared = await this.admin.prepare(`select * from ${name}`);
+    const required = new Set((await this.admin.runAndReadAll(`select column_name from information_schema.columns
+      where table_catalog = current_database() and table_schema = $1 and table_name = $2 and is_nullable = 'NO'`, [dataset, table])).getRows().map((r) => String(r[0])));
+    const schema = Array.from({ length: prepared.columnCount }, (_, c) => {
+      const field = fieldOf(prepared.columnName(c), prepared.columnType(c));
+      return required.has(field.name) && field.mode === 'NULLABLE' ? { ...field, mode: 'REQUIRED' as const } : field;
+    });
+    const numRows = t.type === 'TABLE' ? Number((await this.admin.runAndReadAll(`select count(*) from ${name}`)).getRows()[0][0]) : 0;
     return { type: t.type, schema, numRows };
   }
 
   async createTable(dataset: string, table: string, schema: FieldSchema[], view?: string): Promise<void> {
     if (view !== undefined) {
-      await this.admin.run(`create view ${quote(dataset)}.${quote(table)} as ${translate(view)}`);
+      await this.admin.run(`create view ${quote(dataset)}.${quote(table)} as ${translateStatement(view).sql}`);
       return;
     }
     if (!schema.length) throw new Error(`table ${dataset}.${table}: a table needs a schema with at least one field`);
-    await this.admin.run(`create table ${quote(dataset)}.${quote(table)} (${schema.map((f) => `${quote(f.name)} ${duckTypeOf(f)}${f.mode === 'REQUIRED' ? ' not null' : ''}`).join(', ')})`);
+    await this.admin.run(`create table ${quote(dataset)}.${quote(table)} (${columnsOf(schema)})`);
   }
 
   async dropTable(dataset: string, table: string): Promise<void> {
@@ -207,15 +251,15 @@ export class Engine {
   }
 
   /** Rows of a table, `startIndex` on, as REST cells. */
-  async rows(dataset: string, table: string, startIndex: number, maxResults: number): Promise<{ schema: FieldSchema[]; rows: (string | null)[][]; total: number }> {
+  async rows(dataset: string, table: string, startIndex: number, maxResults: number): Promise<{ schema: FieldSchema[]; rows: Cell[][]; total: number }> {
     const info = await this.table(dataset, table);
     if (!info) throw new Error(`Not found: Table ${dataset}.${table}`);
     const r = await this.admin.runAndReadAll(`select * from ${quote(dataset)}.${quote(table)} limit ${maxResults} offset ${startIndex}`);
-    const rows = r.getRowsJson().map((row) => row.map((v, i) => cell(v, info.schema[i])));
+    const rows = r.getRows().map((row) => row.map((v, i) => cellOf(v, info.schema[i])));
     return { schema: info.schema, rows, total: info.numRows };
   }
 
-  /** Append JSON rows (insertAll, NDJSON loads) by column name; unknown columns fail. */
+  /** Append JSON rows (insertAll) by column name; unknown columns fail. */
   async insertJson(dataset: string, table: string, rows: Record<string, unknown>[]): Promise<number> {
     if (!rows.length) return 0;
     const info = await this.table(dataset, table);
@@ -239,32 +283,6 @@ export class Engine {
     return rows.length;
   }
 
-  /** Load CSV text into a table (created from the CSV when missing, with autodetected types). */
-  async loadCsv(dataset: string, table: string, csvPath: string, opts: { skipLeadingRows: number; truncate: boolean; schema?: FieldSchema[] }): Promise<number> {
-    const exists = await this.table(dataset, table);
-    const name = `${quote(dataset)}.${quote(table)}`;
-    const source = `read_csv(${sqlString(csvPath)}, header = ${opts.skipLeadingRows > 0}, skip = ${Math.max(0, opts.skipLeadingRows - 1)}${opts.schema?.length ? `, columns = {${opts.schema.map((f) => `${sqlString(f.name)}: ${sqlString(duckTypeOf(f))}`).join(', ')}}` : ''})`;
-    if (!exists) {
-      await this.admin.run(`create table ${name} as select * from ${source}`);
-    } else {
-      if (opts.truncate) await this.admin.run(`delete from ${name}`);
-      await this.admin.run(`insert into ${name} by name select * from ${source}`);
-    }
-    return Number((await this.admin.runAndReadAll(`select count(*) from ${source}`)).getRows()[0][0]);
-  }
-
-  async loadNdjson(dataset: string, table: string, jsonPath: string, opts: { truncate: boolean }): Promise<number> {
-    const exists = await this.table(dataset, table);
-    const name = `${quote(dataset)}.${quote(table)}`;
-    const source = `read_json_auto(${sqlString(jsonPath)}, format = 'newline_delimited')`;
-    if (!exists) await this.admin.run(`create table ${name} as select * from ${source}`);
-    else {
-      if (opts.truncate) await this.admin.run(`delete from ${name}`);
-      await this.admin.run(`insert into ${name} by name select * from ${source}`);
-    }
-    return Number((await this.admin.runAndReadAll(`select count(*) from ${source}`)).getRows()[0][0]);
-  }
-
   close(): void {
     for (const c of this.idle.splice(0)) c.closeSync();
     this.admin.closeSync();
@@ -272,4 +290,5 @@ export class Engine {
   }
 }
 
-const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
+/** A BigQuery schema as DuckDB column definitions. */
+export const columnsOf = (schema: FieldSchema[]) => schema.map((f) => `${quote(f.name)} ${duckTypeOf(f)}${f.mode === 'REQUIRED' ? ' not null' : ''}`).join(', ');

@@ -6,15 +6,11 @@
  * job DONE with a `stopped` error.
  */
 import { randomUUID } from 'node:crypto';
-import { timestampCell, type Engine, type FieldSchema, type StatementResult } from './engine.ts';
-import { classify, splitStatements, translate, UnsupportedSqlError } from './sql.ts';
-
-export interface ErrorProto {
-  reason: string;
-  message: string;
-  location?: string;
-  debugInfo?: string;
-}
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { Bindings, Engine, StatementResult } from './engine.ts';
+import { errorOf, type ErrorProto } from './job-resource.ts';
+import { translateStatement } from './sql.ts';
+import { duckTypeOf } from './values.ts';
 
 export type JobState = 'PENDING' | 'RUNNING' | 'DONE';
 
@@ -33,9 +29,10 @@ export interface JobRecord {
   /** Settles when the job reaches DONE. */
   done: Promise<void>;
   cancel(): void;
-  /** For load jobs: the uploaded bytes, run instead of SQL. */
-  loader?: () => Promise<number>;
+  /** For load jobs: the uploaded bytes, loaded on the job's connection instead of SQL. */
+  loader?: (conn: DuckDBConnection) => Promise<number>;
   outputRows?: number;
+  inputBytes?: number;
 }
 
 export interface QueryConfig {
@@ -51,8 +48,8 @@ export interface QueryConfig {
 
 export interface QueryParameter {
   name?: string;
-  parameterType: { type: string };
-  parameterValue: { value?: string | null };
+  parameterType: { type: string; arrayType?: { type: string } };
+  parameterValue: { value?: string | null; arrayValues?: { value?: string | null }[] };
 }
 
 /** A dry run's SQL does not parse or bind: the request itself fails (HTTP 400). */
@@ -60,18 +57,24 @@ export class DryRunError extends Error {
   override readonly name = 'DryRunError';
 }
 
-/** Query parameters as DuckDB binds them: by name (`@x` became `$x`), or in order for `?`. */
-export function bindingsOf(params: QueryParameter[] | undefined): Record<string, unknown> | unknown[] | undefined {
-  if (!params?.length) return undefined;
-  const value = (p: QueryParameter) => {
-    const v = p.parameterValue?.value ?? null;
-    if (v === null) return null;
-    const t = p.parameterType.type.toUpperCase();
-    if (t === 'INT64' || t === 'INTEGER' || t === 'FLOAT64' || t === 'FLOAT' || t === 'NUMERIC') return Number(v);
-    if (t === 'BOOL' || t === 'BOOLEAN') return v === 'true';
-    return v;
+/**
+ * Query parameters as DuckDB binds them: by name (`@x` became `$x`), or in order for `?`. Each
+ * is bound as its REST text and cast in SQL to its type, so DuckDB parses it as BigQuery would.
+ */
+export function bindingsOf(params: QueryParameter[] | undefined): Bindings {
+  if (!params?.length) return {};
+  const type = (p: QueryParameter) => {
+    const t = p.parameterType;
+    if (t.type.toUpperCase() !== 'ARRAY') return duckTypeOf({ name: p.name ?? '?', type: t.type });
+    return duckTypeOf({ name: p.name ?? '?', type: t.arrayType?.type ?? 'STRING', mode: 'REPEATED' });
   };
-  return params.every((p) => p.name) ? Object.fromEntries(params.map((p) => [p.name!, value(p)])) : params.map(value);
+  const value = (p: QueryParameter) => (p.parameterType.type.toUpperCase() === 'ARRAY'
+    ? JSON.stringify((p.parameterValue?.arrayValues ?? []).map((v) => v.value ?? null))
+    : p.parameterValue?.value ?? null);
+  if (params.every((p) => p.name)) {
+    return { values: Object.fromEntries(params.map((p) => [p.name!, value(p)])), types: Object.fromEntries(params.map((p) => [p.name!, type(p)])) };
+  }
+  return { values: params.map(value), types: params.map(type) };
 }
 
 export const DURATION_LABEL = 'emulator-duration-ms';
@@ -101,7 +104,7 @@ export class JobStore {
   }
 
   /** Insert a job; null when the id is taken (the caller answers 409). */
-  insert(projectId: string, body: { jobReference?: { jobId?: string; location?: string }; configuration?: Record<string, unknown> }, loader?: () => Promise<number>): JobRecord | null {
+  insert(projectId: string, body: { jobReference?: { jobId?: string; location?: string }; configuration?: Record<string, unknown> }, loader?: JobRecord['loader']): JobRecord | null {
     const jobId = body.jobReference?.jobId ?? `job_${randomUUID().replace(/-/g, '')}`;
     if (this.jobs.has(this.key(projectId, jobId))) return null;
     const configuration = { ...(body.configuration ?? {}) } as JobRecord['configuration'];
@@ -117,24 +120,28 @@ export class JobStore {
     return job;
   }
 
-  /** A dry run: every statement must parse and bind; nothing runs and nothing is stored. */
+  /**
+   * A dry run: nothing runs and nothing is stored. A query's result schema comes from preparing
+   * it; other statements must translate and prepare.
+   */
   async dryRun(projectId: string, location: string | undefined, configuration: JobRecord['configuration']): Promise<JobRecord> {
-    const sql = configuration.query?.query ?? '';
-    const statements = splitStatements(sql);
-    if (!statements.length) throw new DryRunError('the query is empty');
+    const q = configuration.query;
+    if (q?.useLegacySql === true) throw new DryRunError('legacy SQL is not supported by the emulator; set useLegacySql: false');
     const conn = await this.engine.acquire();
+    let result: StatementResult;
     try {
-      for (const statement of statements) await conn.prepare(translate(statement));
+      if (q?.defaultDataset?.datasetId) await conn.run(`set schema '${q.defaultDataset.datasetId.replace(/'/g, "''")}'`);
+      result = await this.engine.describe(conn, q?.query ?? '', bindingsOf(q?.queryParameters).types);
     } catch (err) {
-      throw new DryRunError(String((err as Error).message).split('\n')[0]);
+      throw new DryRunError(errorOf(err).message);
     } finally {
+      if (q?.defaultDataset) await conn.run('set schema \'main\'').catch(() => {});
       this.engine.release(conn);
     }
     const now = Date.now();
     return {
       projectId, jobId: '', location: location ?? this.opts.location, configuration: { ...configuration, jobType: 'QUERY' }, state: 'DONE',
-      creationTime: now, startTime: now, endTime: now, done: Promise.resolve(), cancel: () => {},
-      result: { statementType: statements.length > 1 ? 'SCRIPT' : classify(statements[0]).type, schema: [], rows: [] },
+      creationTime: now, startTime: now, endTime: now, done: Promise.resolve(), cancel: () => {}, result,
     };
   }
 
@@ -144,7 +151,7 @@ export class JobStore {
     let cancelled = false;
     let wake: () => void = () => {};
     // A DuckDB connection is held only while the job's SQL runs, not through its minimum duration.
-    let conn: Awaited<ReturnType<Engine['acquire']>> | null = null;
+    let conn: DuckDBConnection | null = null;
     job.cancel = () => {
       if (job.state === 'DONE') return;
       cancelled = true;
@@ -179,29 +186,31 @@ export class JobStore {
     }
   }
 
-  private async work(job: JobRecord, conn: Awaited<ReturnType<Engine['acquire']>>): Promise<StatementResult | undefined> {
+  private async work(job: JobRecord, conn: DuckDBConnection): Promise<StatementResult | undefined> {
     if (job.loader) {
-      job.outputRows = await job.loader();
+      job.outputRows = await job.loader(conn);
       return undefined;
     }
     const q = job.configuration.query;
     if (!q) throw Object.assign(new Error(`the emulator runs query and load jobs; this is a ${String(job.configuration.jobType).toLowerCase()} job`), { reason: 'invalid' });
     if (q.useLegacySql === true) throw Object.assign(new Error('legacy SQL is not supported by the emulator; set useLegacySql: false'), { reason: 'invalidQuery' });
     if (q.defaultDataset?.datasetId) await conn.run(`set schema '${q.defaultDataset.datasetId.replace(/'/g, "''")}'`);
-    const result = await this.engine.execute(conn, q.query, bindingsOf(q.queryParameters));
+    const bindings = bindingsOf(q.queryParameters);
+    const result = await this.engine.execute(conn, q.query, bindings);
     const dest = q.destinationTable;
-    if (dest && result.statementType === 'SELECT') await this.writeDestination(conn, q, dest);
+    if (dest && result.statementType === 'SELECT') await this.writeDestination(conn, q, dest, bindings);
     return result;
   }
 
   /** A SELECT with a destination table writes its rows there (truncate, append or empty-only). */
-  private async writeDestination(conn: Awaited<ReturnType<Engine['acquire']>>, q: QueryConfig, dest: NonNullable<QueryConfig['destinationTable']>): Promise<void> {
+  private async writeDestination(conn: DuckDBConnection, q: QueryConfig, dest: NonNullable<QueryConfig['destinationTable']>, bindings: Bindings): Promise<void> {
     const name = `"${dest.datasetId.replace(/"/g, '""')}"."${dest.tableId.replace(/"/g, '""')}"`;
-    const select = translate(q.query);
+    const { sql: select } = translateStatement(q.query, bindings.types);
+    const values = bindings.values as never;
     const disposition = q.writeDisposition ?? 'WRITE_EMPTY';
     const exists = (await this.engine.table(dest.datasetId, dest.tableId)) !== null;
-    if (!exists || disposition === 'WRITE_TRUNCATE') await conn.run(`create or replace table ${name} as ${select}`);
-    else if (disposition === 'WRITE_APPEND') await conn.run(`insert into ${name} ${select}`);
+    if (!exists || disposition === 'WRITE_TRUNCATE') await conn.run(`create or replace table ${name} as ${select}`, values);
+    else if (disposition === 'WRITE_APPEND') await conn.run(`insert into ${name} ${select}`, values);
     else throw Object.assign(new Error(`Already Exists: Table ${dest.datasetId}.${dest.tableId} (writeDisposition WRITE_EMPTY)`), { reason: 'duplicate' });
   }
 
@@ -211,71 +220,3 @@ export class JobStore {
   }
 }
 
-/** An engine or translation failure as BigQuery's error proto. */
-function errorOf(err: unknown): ErrorProto {
-  const e = err as { message?: string; reason?: string };
-  const message = String(e?.message ?? err);
-  if (err instanceof UnsupportedSqlError) return { reason: 'invalidQuery', location: 'query', message: `Unsupported by the emulator: ${message}` };
-  if (e?.reason) return { reason: e.reason, location: 'query', message };
-  if (/Catalog Error|does not exist/i.test(message)) return { reason: 'notFound', location: 'query', message: `Not found: ${message.split('\n')[0]}` };
-  if (/Parser Error|Binder Error|syntax error/i.test(message)) return { reason: 'invalidQuery', location: 'query', message: message.split('\n')[0] };
-  if (/Constraint Error/i.test(message)) return { reason: 'invalidQuery', location: 'query', message: message.split('\n')[0] };
-  if (/INTERRUPT/i.test(message)) return { reason: 'stopped', message: 'Job execution was cancelled: User requested cancellation' };
-  return { reason: 'invalidQuery', location: 'query', message: message.split('\n')[0] };
-}
-
-/** The job resource as jobs.get, jobs.insert and jobs.list return it. */
-export function jobResource(job: JobRecord, minimal = false): Record<string, unknown> {
-  const status: Record<string, unknown> = { state: job.state };
-  if (job.state === 'DONE' && job.errorResult) {
-    status.errorResult = job.errorResult;
-    status.errors = job.errors;
-  }
-  const stats: Record<string, unknown> = { creationTime: String(job.creationTime) };
-  if (job.startTime) stats.startTime = String(job.startTime);
-  if (job.endTime) stats.endTime = String(job.endTime);
-  if (job.state === 'DONE' && job.configuration.query) {
-    const r = job.result;
-    const bytes = r ? String(r.rows.reduce((n, row) => n + row.reduce((m, v) => m + (v?.length ?? 0), 0), 0)) : '0';
-    const query: Record<string, unknown> = { totalBytesProcessed: bytes, totalBytesBilled: bytes, cacheHit: false };
-    if (r) {
-      query.statementType = r.statementType;
-      if (r.affectedRows !== undefined) query.numDmlAffectedRows = String(r.affectedRows);
-      if (r.target && r.statementType !== 'SELECT') query.ddlTargetTable = { projectId: job.projectId, datasetId: r.target[0], tableId: r.target[1] };
-      if (r.statementType === 'SELECT') query.schema = { fields: r.schema };
-    }
-    stats.query = query;
-    stats.totalBytesProcessed = bytes;
-  }
-  if (job.state === 'DONE' && job.configuration.load) stats.load = { outputRows: String(job.outputRows ?? 0) };
-  const resource: Record<string, unknown> = {
-    kind: 'bigquery#job',
-    id: `${job.projectId}:${job.location}.${job.jobId}`,
-    jobReference: { projectId: job.projectId, jobId: job.jobId, location: job.location },
-    status,
-    statistics: stats,
-    user_email: 'emulator@updraft.local',
-  };
-  if (!minimal) resource.configuration = job.configuration;
-  return resource;
-}
-
-/** Rows as `{ f: [{ v }] }`, TIMESTAMP cells in the requested form. */
-export function restRows(rows: (string | null)[][], schema: FieldSchema[], int64Timestamps: boolean): { f: { v: string | null }[] }[] {
-  const ts = schema.map((f) => f.type === 'TIMESTAMP' && f.mode !== 'REPEATED');
-  return rows.map((row) => ({ f: row.map((v, i) => ({ v: v !== null && ts[i] ? timestampCell(v, int64Timestamps) : v })) }));
-}
-
-/** getQueryResults / jobs.query rows, a page from `start`. */
-export function resultPage(job: JobRecord, start: number, maxResults: number, int64Timestamps: boolean): { schema: { fields: FieldSchema[] }; rows: { f: { v: string | null }[] }[]; totalRows: string; pageToken?: string } {
-  const r = job.result;
-  const all = r?.rows ?? [];
-  const page = all.slice(start, start + maxResults);
-  const out: ReturnType<typeof resultPage> = {
-    schema: { fields: r?.schema ?? [] },
-    rows: restRows(page, r?.schema ?? [], int64Timestamps),
-    totalRows: String(r?.statementType === 'SELECT' ? all.length : 0),
-  };
-  if (start + page.length < all.length) out.pageToken = String(start + page.length);
-  return out;
-}

@@ -14,8 +14,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Engine, type FieldSchema } from './engine.ts';
-import { DryRunError, JobStore, jobResource, restRows, resultPage, type JobRecord } from './jobs.ts';
+import { datasetsApi } from './datasets-api.ts';
+import { Engine } from './engine.ts';
+import { HttpError, timestampFormat, splitMultipart, STATUS_NAMES } from './http.ts';
+import { jobResource, resultPage } from './job-resource.ts';
+import { DryRunError, JobStore, type JobRecord } from './jobs.ts';
+import { fileSize, loadFile, type LoadConfig } from './loads.ts';
 
 export interface EmulatorOptions {
   port?: number;
@@ -43,14 +47,6 @@ interface Fault {
   count: number;
 }
 
-class HttpError extends Error {
-  constructor(readonly code: number, message: string, readonly reason: string) {
-    super(message);
-  }
-}
-
-const STATUS_NAMES: Record<number, string> = { 400: 'INVALID_ARGUMENT', 404: 'NOT_FOUND', 409: 'ALREADY_EXISTS', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE' };
-
 export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
   const engine = await Engine.open(opts.dataDir ? path.join(opts.dataDir, 'bigquery.duckdb') : ':memory:');
   const location = opts.location ?? 'US';
@@ -58,7 +54,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const stats = new Map<string, number>();
   const faults = new Map<string, Fault[]>();
   const uploads = mkdtempSync(path.join(os.tmpdir(), 'updraft-bq-upload-'));
-  const datasetMeta = new Map<string, { location: string; labels: Record<string, string>; creationTime: number }>();
+  const datasets = datasetsApi(engine, location);
 
   const route = async (method: string, parts: string[], url: URL, body: () => Promise<Buffer>, req: IncomingMessage): Promise<[string, unknown]> => {
     const q = url.searchParams;
@@ -111,7 +107,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     return job;
   }
 
-  async function insertJob(project: string, resource: Record<string, unknown>, loader?: () => Promise<number>): Promise<JobRecord> {
+  async function insertJob(project: string, resource: Record<string, unknown>, loader?: JobRecord['loader']): Promise<JobRecord> {
     const ref = resource.jobReference as { jobId?: string; location?: string } | undefined;
     const config = (resource.configuration ?? {}) as JobRecord['configuration'];
     if (config.dryRun || (config.query as { dryRun?: boolean } | undefined)?.dryRun) {
@@ -160,7 +156,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (!complete) return base;
     if (job.errorResult) throw new HttpError(400, job.errorResult.message, job.errorResult.reason);
     const start = Number(q.get('pageToken') ?? q.get('startIndex') ?? 0);
-    const page = resultPage(job, start, Number(q.get('maxResults') ?? 10_000), int64Timestamps(q));
+    const page = resultPage(job, start, Number(q.get('maxResults') ?? 10_000), timestampFormat(q));
     const extra: Record<string, unknown> = { totalBytesProcessed: '0', cacheHit: false };
     if (job.result?.affectedRows !== undefined) extra.numDmlAffectedRows = String(job.result.affectedRows);
     return { ...base, ...page, ...extra };
@@ -174,6 +170,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     const q = new URLSearchParams();
     q.set('timeoutMs', String(body.timeoutMs ?? 10_000));
     if (body.maxResults) q.set('maxResults', String(body.maxResults));
+    // jobs.query carries its format options in the body.
+    const format = (body.formatOptions ?? {}) as { useInt64Timestamp?: boolean; timestampOutputFormat?: string };
+    if (format.useInt64Timestamp !== undefined) q.set('formatOptions.useInt64Timestamp', String(format.useInt64Timestamp));
+    if (format.timestampOutputFormat) q.set('formatOptions.timestampOutputFormat', format.timestampOutputFormat);
     return { ...(await queryResults(job, q) as Record<string, unknown>), kind: 'bigquery#queryResponse' };
   }
 
@@ -188,113 +188,23 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (!load?.destinationTable) throw new HttpError(400, 'a load job needs configuration.load.destinationTable', 'invalid');
     const file = path.join(uploads, `${Date.now()}-${Math.random().toString(36).slice(2)}`);
     writeFileSync(file, parts[1]);
-    const { datasetId, tableId } = load.destinationTable;
-    const format = (load.sourceFormat ?? 'CSV').toUpperCase();
-    const truncate = load.writeDisposition === 'WRITE_TRUNCATE';
-    const loader = async () => {
-      try {
-        if (format === 'CSV') return await engine.loadCsv(datasetId, tableId, file, { skipLeadingRows: Number(load.skipLeadingRows ?? 0), truncate, schema: load.schema?.fields });
-        if (format === 'NEWLINE_DELIMITED_JSON') return await engine.loadNdjson(datasetId, tableId, file, { truncate });
-        throw Object.assign(new Error(`the emulator loads CSV and NEWLINE_DELIMITED_JSON, not ${format}`), { reason: 'invalid' });
-      } finally {
-        rmSync(file, { force: true });
-      }
-    };
-    return jobResource(await insertJob(project, resource as Record<string, unknown>, loader));
-  }
-
-  async function datasets(method: string, project: string, id: string | undefined, sub: string | undefined, subId: string | undefined, tail: string | undefined, q: URLSearchParams, body: () => Promise<Buffer>): Promise<[string, unknown]> {
-    const datasetRef = (d: string) => ({ projectId: project, datasetId: d });
-    const datasetResource = (d: string) => ({
-      kind: 'bigquery#dataset', id: `${project}:${d}`, datasetReference: datasetRef(d),
-      location: datasetMeta.get(d)?.location ?? location, labels: datasetMeta.get(d)?.labels ?? {},
-      creationTime: String(datasetMeta.get(d)?.creationTime ?? 0),
-    });
-    const requireDataset = async (d: string) => {
-      if (!(await engine.datasets()).includes(d)) throw new HttpError(404, `Not found: Dataset ${project}:${d}`, 'notFound');
-    };
-    if (!id) {
-      if (method === 'GET') return ['datasets.list', { kind: 'bigquery#datasetList', datasets: (await engine.datasets()).map((d) => ({ ...datasetResource(d), kind: undefined })) }];
-      if (method === 'POST') {
-        const r = JSON.parse((await body()).toString()) as { datasetReference?: { datasetId?: string }; location?: string; labels?: Record<string, string> };
-        const d = r.datasetReference?.datasetId;
-        if (!d) throw new HttpError(400, 'a dataset needs datasetReference.datasetId', 'invalid');
-        if ((await engine.datasets()).includes(d)) throw new HttpError(409, `Already Exists: Dataset ${project}:${d}`, 'duplicate');
-        await engine.createDataset(d);
-        datasetMeta.set(d, { location: r.location ?? location, labels: r.labels ?? {}, creationTime: Date.now() });
-        return ['datasets.insert', datasetResource(d)];
-      }
-    }
-    const dataset = decodeURIComponent(id!);
-    if (!sub) {
-      await requireDataset(dataset);
-      if (method === 'GET') return ['datasets.get', datasetResource(dataset)];
-      if (method === 'DELETE') {
-        const contents = q.get('deleteContents') === 'true';
-        if (!contents && (await engine.tables(dataset)).length) throw new HttpError(400, `Dataset ${project}:${dataset} is still in use; pass deleteContents`, 'resourceInUse');
-        await engine.dropDataset(dataset, contents);
-        datasetMeta.delete(dataset);
-        return ['datasets.delete', undefined];
-      }
-    }
-    if (sub === 'tables') {
-      await requireDataset(dataset);
-      const tableResource = async (t: string) => {
-        const info = await engine.table(dataset, t);
-        if (!info) throw new HttpError(404, `Not found: Table ${project}:${dataset}.${t}`, 'notFound');
-        return {
-          kind: 'bigquery#table', id: `${project}:${dataset}.${t}`, tableReference: { projectId: project, datasetId: dataset, tableId: t },
-          type: info.type, schema: { fields: info.schema }, numRows: String(info.numRows), location,
-        };
-      };
-      if (!subId) {
-        if (method === 'GET') {
-          const tables = await engine.tables(dataset);
-          return ['tables.list', { kind: 'bigquery#tableList', totalItems: tables.length, tables: tables.map((t) => ({ kind: 'bigquery#table', id: `${project}:${dataset}.${t.tableId}`, tableReference: { projectId: project, datasetId: dataset, tableId: t.tableId }, type: t.type })) }];
-        }
-        if (method === 'POST') {
-          const r = JSON.parse((await body()).toString()) as { tableReference?: { tableId?: string }; schema?: { fields?: FieldSchema[] }; view?: { query?: string } };
-          const t = r.tableReference?.tableId;
-          if (!t) throw new HttpError(400, 'a table needs tableReference.tableId', 'invalid');
-          if (await engine.table(dataset, t)) throw new HttpError(409, `Already Exists: Table ${project}:${dataset}.${t}`, 'duplicate');
-          try {
-            await engine.createTable(dataset, t, r.schema?.fields ?? [], r.view?.query);
-          } catch (err) {
-            throw new HttpError(400, (err as Error).message.split('\n')[0], 'invalid');
-          }
-          return ['tables.insert', await tableResource(t)];
-        }
-      }
-      const table = decodeURIComponent(subId!);
-      if (!tail) {
-        if (method === 'GET') return ['tables.get', await tableResource(table)];
-        if (method === 'DELETE') {
-          await tableResource(table);
-          await engine.dropTable(dataset, table);
-          return ['tables.delete', undefined];
-        }
-      }
-      if (tail === 'data' && method === 'GET') {
-        await tableResource(table);
-        const start = Number(q.get('pageToken') ?? q.get('startIndex') ?? 0);
-        const max = Number(q.get('maxResults') ?? 10_000);
-        const { rows, total, schema } = await engine.rows(dataset, table, start, max);
-        const out: Record<string, unknown> = { kind: 'bigquery#tableDataList', totalRows: String(total), rows: restRows(rows, schema, int64Timestamps(q)) };
-        if (start + rows.length < total) out.pageToken = String(start + rows.length);
-        return ['tabledata.list', out];
-      }
-      if (tail === 'insertAll' && method === 'POST') {
-        await tableResource(table);
-        const r = JSON.parse((await body()).toString()) as { rows?: { json: Record<string, unknown> }[] };
+    // The client sends a file load's location inside configuration.load.
+    const jobReference = { ...resource.jobReference, location: resource.jobReference?.location ?? load.location };
+    let job: JobRecord;
+    try {
+      job = await insertJob(project, { ...resource, jobReference }, async (conn) => {
         try {
-          await engine.insertJson(dataset, table, (r.rows ?? []).map((x) => x.json));
-        } catch (err) {
-          return ['tabledata.insertAll', { kind: 'bigquery#tableDataInsertAllResponse', insertErrors: [{ index: 0, errors: [{ reason: 'invalid', message: (err as Error).message.split('\n')[0] }] }] }];
+          job.inputBytes = fileSize(file);
+          return await loadFile(engine, conn, file, load);
+        } finally {
+          rmSync(file, { force: true });
         }
-        return ['tabledata.insertAll', { kind: 'bigquery#tableDataInsertAllResponse' }];
-      }
+      });
+    } catch (err) {
+      rmSync(file, { force: true });
+      throw err;
     }
-    throw new HttpError(404, `no route ${method} datasets/${[id, sub, subId, tail].filter(Boolean).join('/')}`, 'notFound');
+    return jobResource(job);
   }
 
   const routeName = (method: string, parts: string[]): string => {
@@ -366,35 +276,5 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   };
 }
 
-const int64Timestamps = (q: URLSearchParams) => q.get('formatOptions.useInt64Timestamp') === 'true' || q.get('formatOptions.timestampOutputFormat') === 'INT64';
-
 /** Read afresh: the job moves on while a request waits. */
 const isDone = (job: JobRecord) => job.state === 'DONE';
-
-interface LoadConfig {
-  destinationTable: { projectId?: string; datasetId: string; tableId: string };
-  sourceFormat?: string;
-  skipLeadingRows?: number | string;
-  writeDisposition?: string;
-  schema?: { fields?: FieldSchema[] };
-}
-
-/** The parts of a multipart/related body, headers stripped. */
-function splitMultipart(raw: Buffer, boundary: string): Buffer[] {
-  const marker = Buffer.from(`--${boundary}`);
-  const parts: Buffer[] = [];
-  let at = raw.indexOf(marker);
-  while (at >= 0) {
-    const start = at + marker.length;
-    if (raw.subarray(start, start + 2).toString() === '--') break;
-    const next = raw.indexOf(marker, start);
-    if (next < 0) break;
-    const part = raw.subarray(start, next);
-    const headerEnd = part.indexOf('\r\n\r\n');
-    let content = headerEnd >= 0 ? part.subarray(headerEnd + 4) : part;
-    if (content.subarray(-2).toString() === '\r\n') content = content.subarray(0, -2);
-    parts.push(content);
-    at = next;
-  }
-  return parts;
-}

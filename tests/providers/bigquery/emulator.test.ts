@@ -1,7 +1,8 @@
 /**
  * Updraft's BigQuery emulator through the real @google-cloud/bigquery client (one emulator for
  * the file): the job lifecycle, errors kept on jobs.get, cancel, paging of results and job
- * listings, MERGE, identifiers in backticks, load jobs, insertAll, dry runs and injected faults.
+ * listings, MERGE, identifiers in backticks, load jobs from uploaded files (explicit job ids,
+ * autodetected or given schemas, write dispositions), insertAll, dry runs and injected faults.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -10,7 +11,6 @@ import { BigQuery } from '@google-cloud/bigquery';
 import { PassThroughClient } from 'google-auth-library';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type Emulator } from '../../../providers/bigquery/emulator/server.ts';
-import { classify, splitStatements, translate } from '../../../providers/bigquery/emulator/sql.ts';
 
 let emu: Emulator;
 let bq: BigQuery;
@@ -41,33 +41,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await emu?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-describe('BigQuery SQL translation', () => {
-  it('names tables by dataset and table whatever the backtick form, and keeps strings and comments intact', () => {
-    expect(translate('select * from `p.d.t`')).toBe('select * from "d"."t"');
-    expect(translate('select * from `p`.`d`.`t` join `d.u` using (id)')).toBe('select * from "d"."t" join "d"."u" using (id)');
-    expect(translate('select `t`.a from `my-proj.ds.t` as t')).toBe('select "t"."a" from "ds"."t" as t');
-    expect(translate('merge `p.d.t` t using s on true when matched then delete')).toBe('merge INTO "d"."t" t using s on true when matched then delete');
-    expect(translate('delete `d.t` where true')).toBe('delete FROM "d"."t" where true');
-    expect(translate("select '`p.d.t`' as s, \"it's\" as q -- `p.d.x`\n")).toBe("select '`p.d.t`' as s, 'it''s' as q  \n");
-    expect(translate("select r'a\\nb' as raw, 'a\\nb' as esc")).toBe("select 'a\\nb' as raw, 'a\nb' as esc");
-    expect(translate('select * from ds.t where a = @min')).toBe('select * from ds.t where a = $min');
-  });
-
-  it('drops OPTIONS, PARTITION BY and CLUSTER BY from DDL, and refuses what it cannot run by name', () => {
-    expect(translate('create or replace table `p.d.t` partition by day cluster by id options(description="x") as (select 1 as id)'))
-      .toBe('create or replace table "d"."t" as (select 1 as id)');
-    expect(() => translate('create temp function f(x int64) as (x + 1)')).toThrow(/CREATE FUNCTION/);
-    expect(() => translate('select * from `p.d.t` for system_time as of current_timestamp')).toThrow(/FOR SYSTEM_TIME/);
-  });
-
-  it('splits scripts and classifies statements as BigQuery names them', () => {
-    expect(splitStatements("insert into `d.t` values (';'); select 1;")).toEqual(["insert into `d.t` values (';')", 'select 1']);
-    expect(classify('create or replace table `p.d.t` as select 1')).toEqual({ type: 'CREATE_TABLE_AS_SELECT', target: ['d', 't'] });
-    expect(classify('merge `p`.`d`.`t` t using s on t.id = s.id when matched then delete')).toEqual({ type: 'MERGE', target: ['d', 't'] });
-    expect(classify('with x as (select 1) select * from x')).toEqual({ type: 'SELECT' });
-  });
 });
 
 describe('BigQuery emulator through the real client', () => {
@@ -134,7 +107,7 @@ describe('BigQuery emulator through the real client', () => {
     const csv = path.join(dir, 'people.csv');
     writeFileSync(csv, 'name,age\nada,36\ngrace,45\n');
     const table = bq.dataset('shop').table('people');
-    const [load] = await table.load(csv, { sourceFormat: 'CSV', skipLeadingRows: 1 });
+    const [load] = await table.load(csv, { sourceFormat: 'CSV', skipLeadingRows: 1, autodetect: true });
     expect(load.status?.state).toBe('DONE');
     expect(load.statistics?.load?.outputRows).toBe('2');
     await table.insert([{ name: 'alan', age: 41 }]);
@@ -142,11 +115,49 @@ describe('BigQuery emulator through the real client', () => {
     expect(rows.map((r) => r.name).sort()).toEqual(['ada', 'alan', 'grace']);
     const json = path.join(dir, 'events.json');
     writeFileSync(json, '{"kind":"click","n":1}\n{"kind":"view","n":2}\n');
-    const [loadJson] = await bq.dataset('shop').table('events').load(json, { sourceFormat: 'NEWLINE_DELIMITED_JSON' });
+    const [loadJson] = await bq.dataset('shop').table('events').load(json, { sourceFormat: 'NEWLINE_DELIMITED_JSON', autodetect: true });
     expect(loadJson.statistics?.load?.outputRows).toBe('2');
     const [meta] = await bq.dataset('shop').table('events').getMetadata();
     expect(meta.schema.fields.map((f: { name: string }) => f.name)).toEqual(['kind', 'n']);
     expect(meta.numRows).toBe('2');
+  });
+
+  it('createLoadJob from a local CSV: the explicit job id, autodetected types, WRITE_TRUNCATE; the same id again answers 409', async () => {
+    const csv = path.join(dir, 'payments.csv');
+    writeFileSync(csv, 'id,name,amount,paid,day,paid_at\n1,ada,1.5,true,2024-01-02,2024-01-02 10:00:00\n2,grace,2.25,false,2024-01-03,2024-01-03 11:30:00\n');
+    const table = bq.dataset('shop').table('payments');
+    await bq.query('create table `proj.shop.payments` as select \'stale\' as old_column');
+    const [job] = await table.createLoadJob(csv, { sourceFormat: 'CSV', skipLeadingRows: 1, writeDisposition: 'WRITE_TRUNCATE', autodetect: true, jobId: 'explicit_id', location: 'EU' });
+    expect(job.id).toBe('explicit_id');
+    await job.promise();
+    const [meta] = await job.getMetadata();
+    expect(meta).toMatchObject({ jobReference: { jobId: 'explicit_id', location: 'EU' }, status: { state: 'DONE' }, statistics: { load: { outputRows: '2' } } });
+    const [info] = await table.getMetadata();
+    expect(info.schema.fields.map((f: { name: string; type: string }) => `${f.name}:${f.type}`)).toEqual(['id:INTEGER', 'name:STRING', 'amount:FLOAT', 'paid:BOOLEAN', 'day:DATE', 'paid_at:TIMESTAMP']);
+    const [rows] = await bq.query('select id, name, amount, paid, cast(day as string) as day, unix_seconds(paid_at) as paid_at from `proj.shop.payments` order by id');
+    expect(rows).toEqual([
+      { id: 1, name: 'ada', amount: 1.5, paid: true, day: '2024-01-02', paid_at: Date.UTC(2024, 0, 2, 10) / 1000 },
+      { id: 2, name: 'grace', amount: 2.25, paid: false, day: '2024-01-03', paid_at: Date.UTC(2024, 0, 3, 11, 30) / 1000 },
+    ]);
+    await expect(table.createLoadJob(csv, { sourceFormat: 'CSV', skipLeadingRows: 1, autodetect: true, jobId: 'explicit_id' })).rejects.toMatchObject({ code: 409 });
+    expect((await bq.query('select count(*) as n from `proj.shop.payments`'))[0]).toEqual([{ n: 2 }]);
+  });
+
+  it('createLoadJob with an explicit schema replaces the table\'s schema; appends use the table\'s; no schema at all fails as BigQuery does', async () => {
+    const csv = path.join(dir, 'codes.csv');
+    writeFileSync(csv, 'code,qty\n007,3\n042,4\n');
+    const table = bq.dataset('shop').table('codes');
+    const schema = { fields: [{ name: 'code', type: 'STRING', mode: 'REQUIRED' }, { name: 'qty', type: 'INT64' }] };
+    const [job] = await table.createLoadJob(csv, { sourceFormat: 'CSV', skipLeadingRows: 1, writeDisposition: 'WRITE_TRUNCATE', schema, jobId: 'codes_1' });
+    await job.promise();
+    const [append] = await table.createLoadJob(csv, { sourceFormat: 'CSV', skipLeadingRows: 1, jobId: 'codes_2' });
+    await append.promise();
+    const [info] = await table.getMetadata();
+    expect(info.schema.fields).toEqual([{ name: 'code', type: 'STRING', mode: 'REQUIRED' }, { name: 'qty', type: 'INTEGER', mode: 'NULLABLE' }]);
+    expect((await bq.query('select code, sum(qty) as qty from `proj.shop.codes` group by code order by code'))[0]).toEqual([{ code: '007', qty: 6 }, { code: '042', qty: 8 }]);
+    const [bare] = await bq.dataset('shop').table('schemaless').createLoadJob(csv, { sourceFormat: 'CSV', skipLeadingRows: 1, jobId: 'schemaless' });
+    await expect(bare.promise()).rejects.toMatchObject({ message: 'No schema specified on job or table.' });
+    expect((await bq.dataset('shop').table('schemaless').exists())[0]).toBe(false);
   });
 
   it('answers a dry run without running it, and a bad one with a 400', async () => {

@@ -15,12 +15,10 @@
  * - detect_p50_ms / detect_p99_ms: the job's DONE (the emulator's endTime) → its TI done after
  *   its resume (the TI's end: detection, the event, the resume's claim and its result's write).
  */
-import { spawn } from 'node:child_process';
 import { sql } from 'drizzle-orm';
 import { triggerDagRun, type Database } from '../core/index.ts';
 import { jobIdFor } from '../providers/bigquery/operators.ts';
-import { benchDatabase, percentile, round, log, startService, stopService, ROOT } from './harness.ts';
-import { freePort } from '../tests/helpers/ports.ts';
+import { benchDatabase, percentile, round, log, startService, stopService, startEmulatorProcess } from './harness.ts';
 
 const JOBS = Number(process.env.BENCH_BQ_JOBS ?? 2000);
 const JOB_MS = Number(process.env.BENCH_BQ_JOB_MS ?? 10_000);
@@ -73,15 +71,8 @@ async function runMode(database: Database, bag: Awaited<ReturnType<typeof benchD
 }
 
 export async function bigqueryBench(json: boolean): Promise<Record<string, unknown>> {
-  const port = await freePort();
-  const emulator = spawn(process.execPath, ['bin/updraft.js', 'bigquery-emulator', '--port', String(port), '--job-duration', '0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  emulator.stderr?.on('data', (d: Buffer) => { if (process.env.BENCH_VERBOSE) process.stderr.write(d); });
-  const url = `http://127.0.0.1:${port}`;
-  for (const deadline = Date.now() + 30_000; ;) {
-    if (await fetch(`${url}/emulator/stats`).then((r) => r.ok, () => false)) break;
-    if (Date.now() > deadline || emulator.exitCode !== null) throw new Error('the emulator did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const emulator = await startEmulatorProcess(['--job-duration', '0']);
+  const url = emulator.url;
   const conn = { conn_type: 'google_cloud_platform', extra: { project: 'bench', location: 'US', api_endpoint: url } };
   const bench = await benchDatabase('updraft_bench_bq', {
     UPDRAFT_CONN_BENCH_BQ: JSON.stringify(conn), BENCH_BQ_JOBS: String(JOBS), BENCH_BQ_JOB_MS: String(JOB_MS), UPDRAFT_MAX_MAP_LENGTH: String(JOBS + 1000),
@@ -108,6 +99,6 @@ export async function bigqueryBench(json: boolean): Promise<Record<string, unkno
   } finally {
     await Promise.all(services.map(stopService));
     await bench.close();
-    emulator.kill('SIGTERM');
+    emulator.stop();
   }
 }

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import postgres from 'postgres';
+import { freePort } from '../tests/helpers/ports.ts';
 import { sql } from 'drizzle-orm';
 import { openDatabase, DagBag, queries, triggerDagRun, RunState, type Database } from '../core/index.ts';
 
@@ -107,4 +108,18 @@ export async function runToEnd(database: Database, bag: DagBag, dagId: string, c
     if (Date.now() > deadline) throw new Error(`run of ${dagId} not finished after ${timeoutMs / 1000} s (state ${run?.state})`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** `updraft bigquery-emulator` as its own process, on a free port; resolves once it answers. */
+export async function startEmulatorProcess(args: string[]): Promise<{ url: string; stop(): void }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['bin/updraft.js', 'bigquery-emulator', '--port', String(port), ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr?.on('data', (d: Buffer) => { if (process.env.BENCH_VERBOSE) process.stderr.write(d); });
+  const url = `http://127.0.0.1:${port}`;
+  for (const deadline = Date.now() + 30_000; ;) {
+    if (await fetch(`${url}/emulator/stats`).then((r) => r.ok, () => false)) break;
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('the BigQuery emulator did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url, stop: () => { child.kill('SIGTERM'); } };
 }

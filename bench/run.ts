@@ -6,6 +6,7 @@ import { reliabilityBench } from './reliability.ts';
 import { httpBench } from './http.ts';
 import { sftpBench } from './sftp.ts';
 import { bigqueryBench } from './bigquery.ts';
+import { dbtBench } from './dbt.ts';
 
 const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   scheduler: schedulerBench,
@@ -15,6 +16,7 @@ const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>
   http: httpBench,
   sftp: sftpBench,
   bigquery: bigqueryBench,
+  dbt: dbtBench,
 };
 
 const [name, ...rest] = process.argv.slice(2);

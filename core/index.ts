@@ -4,7 +4,7 @@
  */
 
 // Authoring
-export { dag, taskGroup, Dag, type DagOptions, type SerializedDag, type SerializedTask } from './authoring/dag.ts';
+export { dag, taskGroup, findCycle, Dag, type DagOptions, type SerializedDag, type SerializedTask } from './authoring/dag.ts';
 export { BaseOperator, XComArg, chain, ExecutionMode, baseOptions, type TaskOptions, type Linkable, type TaskGroupRef } from './authoring/operator.ts';
 export { task, type FunctionTask, type PartialTask } from './authoring/task.ts';
 export { type Resolvable } from './authoring/function-task.ts';

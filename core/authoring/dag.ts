@@ -224,7 +224,7 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
         }
       }
     }
-    const cycle = findCycle(this.tasks);
+    const cycle = findCycle(this.tasks.keys(), (id) => this.tasks.get(id)?.downstreamIds ?? []);
     if (cycle) throw new DagDefinitionError(this.dagId, `cycle detected: ${cycle.join(' -> ')}`);
   }
 
@@ -313,13 +313,14 @@ function downstreamWeights(tasks: Map<string, BaseOperator>): Map<string, number
   return weights;
 }
 
-function findCycle(tasks: Map<string, BaseOperator>): string[] | null {
+/** A cycle through `next` among `ids`, as the ids along it (first repeated at the end), or null. */
+export function findCycle(ids: Iterable<string>, next: (id: string) => Iterable<string>): string[] | null {
   const state = new Map<string, 1 | 2>();
   const stack: string[] = [];
   const visit = (id: string): string[] | null => {
     state.set(id, 1);
     stack.push(id);
-    for (const d of tasks.get(id)?.downstreamIds ?? []) {
+    for (const d of next(id)) {
       if (state.get(d) === 1) return [...stack.slice(stack.indexOf(d)), d];
       if (!state.has(d)) {
         const found = visit(d);
@@ -330,7 +331,7 @@ function findCycle(tasks: Map<string, BaseOperator>): string[] | null {
     state.set(id, 2);
     return null;
   };
-  for (const id of tasks.keys()) {
+  for (const id of ids) {
     if (!state.has(id)) {
       const found = visit(id);
       if (found) return found;

@@ -145,6 +145,28 @@ export class BigQueryHook {
     return meta as TableMetadata;
   }
 
+  /** Create the dataset unless it exists (a 409 from a concurrent create counts as existing). */
+  async ensureDataset(datasetId: string, location = this.location): Promise<void> {
+    const dataset = this.client.dataset(datasetId);
+    const [exists] = await dataset.exists();
+    if (exists) return;
+    try {
+      await dataset.create({ location });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw err;
+    }
+  }
+
+  /**
+   * Upload a local file as a load job into `datasetId.tableId` (`load` as in the REST API:
+   * sourceFormat, schema, writeDisposition…). A 409 reaches the caller, as with insertJob.
+   */
+  async loadFile(file: string, datasetId: string, tableId: string, load: Record<string, unknown>, options: { jobId?: string; location?: string } = {}): Promise<BigQueryJob> {
+    // The client puts every other key into configuration.load, where labels don't belong: none here.
+    const [job] = await this.client.dataset(datasetId).table(tableId).createLoadJob(file, { ...load, jobId: options.jobId, location: options.location ?? this.location } as never);
+    return job.metadata as BigQueryJob;
+  }
+
   async tableExists(datasetId: string, tableId: string): Promise<boolean> {
     const [exists] = await this.client.dataset(datasetId).table(tableId).exists();
     return exists;

@@ -56,6 +56,8 @@ describe('updraft command line', () => {
       ['concurrency_run_queue', 'dags/concurrency-run-queue.ts', 1],
       ['concurrency_tags', 'dags/concurrency-tags.ts', 9],
       ['cron_catchup', 'dags/cron-catchup.ts', 2],
+      ['dbt_shop', 'dags/dbt-shop.ts', 19],
+      ['dbt_shop_report', 'dags/dbt-shop.ts', 1],
       ['deferrable_custom', 'dags/deferrable-custom.ts', 2],
       ['deferrable_sensor', 'dags/deferrable-sensor.ts', 2],
       ['fanout', 'dags/fanout.ts', 3],

@@ -1,0 +1,69 @@
+/**
+ * `npm run bench -- dbt --json`: a generated dbt project of 500 table models in 10 layers (each
+ * model refs two of the layer above) run on Updraft's BigQuery emulator (its own process) with
+ * every job taking 1 s; one scheduler, one worker (16 slots), one triggerer, on PostgreSQL.
+ * - parse_ms: loading the project (what a DAG file's import pays), in a fresh process, median of 3;
+ * - compile_ms: the setup task's own duration (rendering every model, reading BigQuery);
+ * - wall_s: run start → end; ideal_s: 10 layers × 1 s plus the setup task;
+ * - peak_slots: most TIs running at once on the worker, sampled every 50 ms while the jobs ran.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'drizzle-orm';
+import { triggerDagRun } from '../core/index.ts';
+import { benchDatabase, log, round, startService, stopService, ROOT, startEmulatorProcess } from './harness.ts';
+import { writeBenchProject } from './dbt-project.ts';
+
+const LAYERS = Number(process.env.BENCH_DBT_LAYERS ?? 10);
+const WIDTH = Number(process.env.BENCH_DBT_WIDTH ?? 50);
+const JOB_MS = Number(process.env.BENCH_DBT_JOB_MS ?? 1000);
+
+export async function dbtBench(json: boolean): Promise<Record<string, unknown>> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'updraft-dbt-bench-'));
+  const models = writeBenchProject(dir, LAYERS, WIDTH);
+  const parses: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/dbt-parse.ts', dir], { cwd: ROOT, encoding: 'utf8' });
+    parses.push((JSON.parse(out) as { parse_ms: number }).parse_ms);
+  }
+  const parseMs = parses.sort((a, b) => a - b)[1];
+  log(json, `${models} models; parse ${parses.map((p) => p.toFixed(0)).join(' / ')} ms`);
+
+  const emulator = await startEmulatorProcess(['--job-duration', String(JOB_MS), '--project', 'bench']);
+  const url = emulator.url;
+  const conn = { conn_type: 'google_cloud_platform', extra: { project: 'bench', location: 'US', api_endpoint: url } };
+  const bench = await benchDatabase('updraft_bench_dbt', { UPDRAFT_CONN_BENCH_BQ: JSON.stringify(conn), BENCH_DBT_DIR: dir });
+  const { env, database, bag } = bench;
+  const services = [startService(['scheduler'], env), startService(['worker', '--slots', '16'], env), startService(['triggerer'], env)];
+  try {
+    const { runPk } = await triggerDagRun(database, bag.get('bench_dbt'), {});
+    let peak = 0;
+    for (const deadline = Date.now() + 900_000; ;) {
+      await new Promise((r) => setTimeout(r, 50));
+      const [row] = await database.rows<{ state: string; running: number }>(sql`
+        select r.state,
+          (select count(*)::int from task_instances t where t.run_pk = r.id and t.state = 'running' and t.task_id <> 'compile') as running
+        from dag_runs r where r.id = ${runPk}`);
+      peak = Math.max(peak, row.running);
+      if (row.state === 'success') break;
+      if (row.state === 'failed' || Date.now() > deadline) throw new Error(`the dbt run ${row.state}`);
+    }
+    const [t] = await database.rows<{ wall: number; compile: number }>(sql`
+      select extract(epoch from r.end_date - r.start_date)::float8 as wall,
+        (select extract(epoch from t.end_date - t.start_date)::float8 * 1000 from task_instances t where t.run_pk = r.id and t.task_id = 'compile') as compile
+      from dag_runs r where r.id = ${runPk}`);
+    const ideal = LAYERS * JOB_MS / 1000 + t.compile / 1000;
+    log(json, `wall ${t.wall.toFixed(2)} s (ideal ${ideal.toFixed(2)}), compile ${t.compile.toFixed(0)} ms, peak ${peak} slots`);
+    return {
+      bench: 'dbt', models, parse_ms: round(parseMs, 1), compile_ms: Math.round(t.compile), wall_s: round(t.wall), ideal_s: round(ideal),
+      ratio_wall_vs_ideal: round(t.wall / ideal), peak_slots: peak,
+    };
+  } finally {
+    await Promise.all(services.map(stopService));
+    await bench.close();
+    emulator.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,7 @@
+delete from `proj`.`shop`.`audit` where true;
+create or replace table `proj`.`shop`.`orders`
+as (
+select order_id, day, amount
+from `proj`.`shop`.`stg_orders`
+);
+insert into `proj`.`shop`.`audit` values (1);

@@ -1,0 +1,5 @@
+insert into `proj`.`shop`.`orders` (`order_id`, `day`, `amount`)
+select `order_id`, `day`, `amount` from (
+select order_id, day, amount
+from `proj`.`shop`.`stg_orders`
+);

@@ -1,0 +1,3 @@
+create or replace view `proj`.`shop`.`orders`
+as select order_id, day, amount
+from `proj`.`shop`.`stg_orders`;

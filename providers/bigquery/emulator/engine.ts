@@ -59,6 +59,19 @@ function positioned(err: unknown, line: number, column: number): Error {
   return err instanceof UnsupportedSqlError ? new UnsupportedSqlError(message) : Object.assign(new Error(message), e?.reason ? { reason: e.reason } : {});
 }
 
+/** Run `work` in a transaction of its own on `conn`. */
+export async function atomically<T>(conn: DuckDBConnection, work: () => Promise<T>): Promise<T> {
+  await conn.run('BEGIN TRANSACTION');
+  try {
+    const result = await work();
+    await conn.run('COMMIT');
+    return result;
+  } catch (err) {
+    await conn.run('ROLLBACK').catch(() => {});
+    throw err;
+  }
+}
+
 export class Engine {
   /** Datasets' location and labels, which DuckDB schemas do not carry. */
   readonly datasetMeta = new Map<string, DatasetMeta>();
@@ -88,8 +101,11 @@ export class Engine {
     return this.idle.pop() ?? this.instance.connect();
   }
 
+  /** Connections that hold a script's temporary tables, closed rather than reused. */
+  private readonly scratched = new WeakSet<DuckDBConnection>();
+
   release(conn: DuckDBConnection): void {
-    if (this.idle.length < 64) this.idle.push(conn);
+    if (this.idle.length < 64 && !this.scratched.has(conn)) this.idle.push(conn);
     else conn.closeSync();
   }
 
@@ -113,10 +129,13 @@ export class Engine {
           positional += t.positional;
           // A MERGE's actions tell inserted, updated and deleted rows apart.
           const text = kind.type === 'MERGE' ? `${t.sql}\nRETURNING merge_action` : t.sql;
-          last = this.resultOf(await conn.runAndReadAll(text, (Array.isArray(values) && !values.length ? undefined : values) as never), kind);
+          const run = () => conn.runAndReadAll(text, (Array.isArray(values) && !values.length ? undefined : values) as never);
+          // A statement DuckDB runs in parts is atomic, as BigQuery's one statement is.
+          last = this.resultOf(t.parts.length > 1 && !inTransaction ? await atomically(conn, run) : await run(), kind);
         } catch (err) {
           throw script ? positioned(err, s.line, s.column) : err;
         }
+        if (kind.temporary) this.scratched.add(conn);
         if (kind.type === 'BEGIN_TRANSACTION') inTransaction = true;
         if (kind.type === 'COMMIT_TRANSACTION' || kind.type === 'ROLLBACK_TRANSACTION') inTransaction = false;
         this.noteSchema(kind, s.text);

@@ -7,7 +7,7 @@
  */
 import { statSync } from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { columnsOf, quote, type Engine } from './engine.ts';
+import { atomically, columnsOf, quote, type Engine } from './engine.ts';
 import { duckTypeOf, type FieldSchema } from './values.ts';
 
 export interface LoadConfig {
@@ -57,24 +57,15 @@ export async function loadFile(engine: Engine, conn: DuckDBConnection, file: str
   const columns = explicit ?? (load.autodetect && (truncate || !existing) ? undefined : existing?.schema);
   if (!columns && !load.autodetect) throw fail('No schema specified on job or table.', 'invalid');
   const source = sourceOf(file, load, columns);
-  await conn.run('BEGIN TRANSACTION');
-  try {
-    let count: unknown;
+  return atomically(conn, async () => {
     if (columns && (!existing || truncate)) await conn.run(`create or replace table ${name} (${columnsOf(columns)})`);
-    if (columns) count = (await conn.runAndReadAll(`insert into ${name} select * from ${source}`)).getRows()[0]?.[0];
-    else {
-      // Autodetected date-times are TIMESTAMPs in BigQuery: instants, read as UTC.
-      const described = (await conn.runAndReadAll(`describe select * from ${source}`)).getRows();
-      const naive = described.filter((r) => String(r[1]) === 'TIMESTAMP').map((r) => String(r[0]));
-      const replace = naive.length ? ` replace (${naive.map((c) => `cast(${quote(c)} as timestamptz) as ${quote(c)}`).join(', ')})` : '';
-      count = (await conn.runAndReadAll(`create or replace table ${name} as select *${replace} from ${source}`)).getRows()[0]?.[0];
-    }
-    await conn.run('COMMIT');
-    return Number(count ?? 0);
-  } catch (err) {
-    await conn.run('ROLLBACK').catch(() => {});
-    throw err;
-  }
+    if (columns) return Number((await conn.runAndReadAll(`insert into ${name} select * from ${source}`)).getRows()[0]?.[0] ?? 0);
+    // Autodetected date-times are TIMESTAMPs in BigQuery: instants, read as UTC.
+    const described = (await conn.runAndReadAll(`describe select * from ${source}`)).getRows();
+    const naive = described.filter((r) => String(r[1]) === 'TIMESTAMP').map((r) => String(r[0]));
+    const replace = naive.length ? ` replace (${naive.map((c) => `cast(${quote(c)} as timestamptz) as ${quote(c)}`).join(', ')})` : '';
+    return Number((await conn.runAndReadAll(`create or replace table ${name} as select *${replace} from ${source}`)).getRows()[0]?.[0] ?? 0);
+  });
 }
 
 export const fileSize = (file: string) => statSync(file).size;

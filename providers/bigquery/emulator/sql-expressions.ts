@@ -140,7 +140,7 @@ function special(ts: Token[], i: number, to: number, ctx: RenderContext): Hit {
     if (isWord(ts[skip(ts, type.next, end)], 'FORMAT')) throw new UnsupportedSqlError('the emulator does not run CAST … FORMAT');
     return { text: `${word === 'CAST' ? 'CAST' : 'TRY_CAST'}(${sub(from, as).trim()} AS ${type.duck})`, next: close + 1 };
   }
-  if (word === 'STRUCT') return { text: structOf(ts, ranges, sub), next: close + 1 };
+  if (word === 'STRUCT') return { text: structOf(ts, ranges, sub, inArrayLiteral(ts, i)), next: close + 1 };
   if (word === 'UNNEST') return unnestOf(ts, n, close, to, sub);
   const rewrite = FUNCTIONS[word];
   if (!rewrite) return null;
@@ -175,8 +175,26 @@ function lastTop(ts: Token[], from: number, to: number, word: string): number {
   return found;
 }
 
-/** STRUCT(a AS x, t.b, 1) → struct_pack(x := a, b := t.b, _field_3 := 1), names as BigQuery infers them. */
-function structOf(ts: Token[], ranges: [number, number][], sub: (a: number, b: number) => string): string {
+/** Whether token `i` stands directly inside `[…]` (an array literal's element). */
+function inArrayLiteral(ts: Token[], i: number): boolean {
+  let depth = 0;
+  for (let j = i - 1; j >= 0; j--) {
+    const t = ts[j];
+    if (isOp(t, ')') || isOp(t, ']')) depth++;
+    else if (isOp(t, '(') || isOp(t, '[')) {
+      if (depth === 0) return t.text === '[';
+      depth--;
+    }
+  }
+  return false;
+}
+
+/**
+ * STRUCT(a AS x, t.b, 1) → struct_pack(x := a, b := t.b, _field_3 := 1), names as BigQuery
+ * infers them. An array element with no names at all is an unnamed ROW, which DuckDB fits to
+ * the other elements' names by position, as BigQuery does.
+ */
+function structOf(ts: Token[], ranges: [number, number][], sub: (a: number, b: number) => string, element: boolean): string {
   if (!ranges.length) throw new UnsupportedSqlError('the emulator does not run an empty STRUCT()');
   let named = false;
   const fields = ranges.map(([from, end], k) => {
@@ -193,8 +211,7 @@ function structOf(ts: Token[], ranges: [number, number][], sub: (a: number, b: n
     const name = isPath && last ? (last.kind === 'path' ? last.parts![last.parts!.length - 1] : last.text) : `_field_${k + 1}`;
     return `${quoteIdent(name)} := ${sub(from, end).trim()}`;
   });
-  // All fields anonymous: an unnamed ROW, which DuckDB fits to a named struct by position (as in an array literal).
-  return named ? `struct_pack(${fields.join(', ')})` : `row(${ranges.map(([a, b]) => sub(a, b).trim()).join(', ')})`;
+  return named || !element ? `struct_pack(${fields.join(', ')})` : `row(${ranges.map(([a, b]) => sub(a, b).trim()).join(', ')})`;
 }
 
 /**

@@ -4,7 +4,7 @@
  * them). Functions DuckDB has under the same name and meaning are not listed; a function
  * neither has fails the job with "Function not found: NAME".
  */
-import { findTop, isOp, isWord, UnsupportedSqlError, type Token } from './sql-lexer.ts';
+import { findTop, isOp, isWord, skip, UnsupportedSqlError, type Token } from './sql-lexer.ts';
 
 export interface Call {
   name: string;
@@ -190,7 +190,7 @@ export const FUNCTIONS: Record<string, Rewrite | undefined> = {
     let x = c.render(t.slice(from + 1, at >= 0 ? at : t.length));
     if (at >= 0) x = `timezone(${c.render(t.slice(findTop(t, at, t.length, 'ZONE') + 1))}, ${x})`;
     const part = t[0].text.toUpperCase();
-    if (part === 'WEEK' && from > 1) throw new UnsupportedSqlError('EXTRACT(WEEK(<weekday>) …) is not supported by the emulator');
+    if (part === 'WEEK' && isOp(t[skip(t, 1)], '(')) throw new UnsupportedSqlError('EXTRACT(WEEK(<weekday>) …) is not supported by the emulator');
     return EXTRACT_PARTS[part]?.(x) ?? `extract(${part.toLowerCase()} FROM ${x})`;
   },
   UNIX_SECONDS: (c) => `CAST(floor(epoch(${c.args[0]})) AS BIGINT)`,

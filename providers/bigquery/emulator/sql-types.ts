@@ -1,13 +1,15 @@
 /**
  * BigQuery type names in SQL (casts, typed literals, column definitions, `ARRAY<…>` and
- * `STRUCT<…>`) as DuckDB types. BigQuery's TIMESTAMP is an instant (DuckDB's TIMESTAMPTZ) and
- * its DATETIME a wall-clock time (DuckDB's TIMESTAMP); NUMERIC is DECIMAL(38, 9).
+ * `STRUCT<…>`) as DuckDB types: GoogleSQL's names and aliases only (INT64, INTEGER, FLOAT64,
+ * BOOL, BOOLEAN…; not FLOAT or RECORD, which BigQuery's SQL does not know either). BigQuery's
+ * TIMESTAMP is an instant (DuckDB's TIMESTAMPTZ), its DATETIME a wall-clock time (DuckDB's
+ * TIMESTAMP); NUMERIC is DECIMAL(38, 9).
  */
 import { closeOf, isOp, skip, splitTop, UnsupportedSqlError, type Token } from './sql-lexer.ts';
 
 const SIMPLE: Record<string, string> = {
   INT64: 'BIGINT', INT: 'BIGINT', INTEGER: 'BIGINT', SMALLINT: 'BIGINT', BIGINT: 'BIGINT', TINYINT: 'BIGINT', BYTEINT: 'BIGINT',
-  FLOAT64: 'DOUBLE', FLOAT: 'DOUBLE',
+  FLOAT64: 'DOUBLE',
   NUMERIC: 'DECIMAL(38, 9)', DECIMAL: 'DECIMAL(38, 9)', BIGNUMERIC: 'DECIMAL(38, 9)', BIGDECIMAL: 'DECIMAL(38, 9)',
   BOOL: 'BOOLEAN', BOOLEAN: 'BOOLEAN', STRING: 'VARCHAR', BYTES: 'BLOB', DATE: 'DATE', DATETIME: 'TIMESTAMP', TIME: 'TIME',
   TIMESTAMP: 'TIMESTAMPTZ', JSON: 'JSON', INTERVAL: 'INTERVAL',
@@ -39,7 +41,9 @@ export function parseType(tokens: Token[], i: number, to = tokens.length): { duc
     return { duck: `STRUCT(${fields.join(', ')})`, next: close + 1 };
   }
   const base = SIMPLE[word];
-  if (!base) throw new UnsupportedSqlError(`type ${t?.text ?? '(missing)'} at offset ${t?.at ?? i} is not one the emulator knows`);
+  if (word === 'GEOGRAPHY' || word === 'RANGE') throw new UnsupportedSqlError(`the emulator does not store ${word}`);
+  // As BigQuery says it; FLOAT, RECORD and the like are REST schema names, not SQL types.
+  if (!base) throw Object.assign(new Error(`Type not found: ${t?.text ?? '(missing)'}`), { reason: 'invalidQuery' });
   if (isOp(tokens[after], '(')) {
     const close = closeOf(tokens, after, to);
     const params = tokens.slice(after + 1, close).map((x) => x.text).join('');

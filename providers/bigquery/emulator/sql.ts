@@ -86,12 +86,13 @@ function columnDef(ts: Token[], from: number, to: number, ctx: RenderContext): s
   return out;
 }
 
-function createTable(ts: Token[], ctx: RenderContext): string {
+function createTable(ts: Token[], ctx: RenderContext): string[] {
   const name = afterKeywords(ts, 0, ['CREATE', 'OR', 'REPLACE', 'TEMP', 'TEMPORARY', 'TABLE', 'IF', 'NOT', 'EXISTS']);
   const end = nameEnd(ts, name);
   let head = render(ts, 0, end, ctx);
   let i = skip(ts, end);
-  if (isOp(ts[i], '(')) {
+  const columns = isOp(ts[i], '(');
+  if (columns) {
     const close = closeOf(ts, i);
     const cols = splitTop(ts, i + 1, close).map(([a, b]) => columnDef(ts, a, b, ctx)).filter((c) => c !== null);
     head += ` (${cols.join(', ')})`;
@@ -102,10 +103,14 @@ function createTable(ts: Token[], ctx: RenderContext): string {
   if (source >= 0) {
     const from = skip(ts, source + 1);
     const table = render(ts, from, nameEnd(ts, from), ctx);
-    return `${head} AS SELECT * FROM ${table}${isWord(ts[source], 'LIKE') ? ' LIMIT 0' : ''}`;
+    return [`${head} AS SELECT * FROM ${table}${isWord(ts[source], 'LIKE') ? ' LIMIT 0' : ''}`];
   }
   // What lies between the name (or columns) and AS is PARTITION BY, CLUSTER BY, DEFAULT COLLATE.
-  return as < 0 ? head : `${head} ${render(ts, as, ts.length, ctx)}`;
+  if (as < 0) return [head];
+  if (!columns) return [`${head} ${render(ts, as, ts.length, ctx)}`];
+  // DuckDB has no column list with AS: create the table, then fill it (one transaction, see engine.ts).
+  if (findTop(ts, 0, name, 'NOT') >= 0) throw new UnsupportedSqlError('the emulator does not run CREATE TABLE IF NOT EXISTS with both a column list and AS');
+  return [head, `INSERT INTO ${render(ts, name, end, ctx)} ${render(ts, as + 1, ts.length, ctx).trim()}`];
 }
 
 /** CREATE / DROP / ALTER SCHEMA (or DATASET): `p.d` names dataset `d`. */
@@ -126,7 +131,7 @@ const datasetOf = (name: Token[]) => {
 };
 
 /** ALTER TABLE|VIEW name action, action…: one DuckDB statement per action. */
-function alterTable(ts: Token[], ctx: RenderContext): string {
+function alterTable(ts: Token[], ctx: RenderContext): string[] {
   const kw = afterKeywords(ts, 0, ['ALTER', 'TABLE', 'VIEW', 'IF', 'EXISTS']);
   const end = nameEnd(ts, kw);
   const head = render(ts, 0, end, ctx);
@@ -144,7 +149,7 @@ function alterTable(ts: Token[], ctx: RenderContext): string {
     const dataType = findTop(ts, a, b, 'TYPE');
     if (words[0] === 'ALTER' && dataType >= 0) return `${head} ${render(ts, a, dataType + 1, ctx).trim()} ${parseType(ts, dataType + 1, b).duck}`;
     return `${head} ${render(ts, a, b, ctx).trim()}`;
-  }).join(';\n');
+  });
 }
 
 /**
@@ -176,6 +181,8 @@ export function optionsOf(statement: string): Record<string, unknown> {
 }
 
 export interface Translated {
+  /** DuckDB statements: one, or several for a statement DuckDB has no single form of. */
+  parts: string[];
   sql: string;
   /** The named parameters the statement uses, and how many positional ones. */
   params: string[];
@@ -183,30 +190,30 @@ export interface Translated {
 }
 
 /**
- * Translate one statement. The result may hold several DuckDB statements separated by `;`
- * (an ALTER TABLE with several actions). `paramTypes` types the job's query parameters.
+ * Translate one statement; `sql` joins its parts with `;` (an ALTER TABLE with several actions,
+ * a CREATE TABLE with columns and AS). `paramTypes` types the job's query parameters.
  */
 export function translateStatement(statement: string, paramTypes?: RenderContext['paramTypes']): Translated {
   const original = tokenize(statement);
   refuse(original);
   const ctx = newContext(paramTypes);
   const head = codeOf(original.slice(0, 12));
-  let sql: string;
-  if (/^ALTER (TABLE|VIEW)\b/.test(head)) sql = alterTable(original, ctx);
+  let parts: string[];
+  if (/^ALTER (TABLE|VIEW)\b/.test(head)) parts = alterTable(original, ctx);
   else {
     const ts = dropOptions(original);
-    if (/^CREATE (OR REPLACE )?(TEMP |TEMPORARY )?TABLE\b/.test(head)) sql = createTable(ts, ctx);
-    else if (/^(CREATE|DROP|ALTER) (SCHEMA|DATASET)\b/.test(head)) sql = schemaStatement(ts, ctx);
+    if (/^CREATE (OR REPLACE )?(TEMP |TEMPORARY )?TABLE\b/.test(head)) parts = createTable(ts, ctx);
+    else if (/^(CREATE|DROP|ALTER) (SCHEMA|DATASET)\b/.test(head)) parts = [schemaStatement(ts, ctx)];
     else {
       // BigQuery's optional keywords, which DuckDB requires: MERGE [INTO], INSERT [INTO], DELETE [FROM].
       const first = skip(ts, 0);
       const next = ts[skip(ts, first + 1)];
       if (isWord(ts[first], 'MERGE', 'INSERT') && !isWord(next, 'INTO')) ts.splice(first + 1, 0, raw(' INTO'));
       if (isWord(ts[first], 'DELETE') && !isWord(next, 'FROM')) ts.splice(first + 1, 0, raw(' FROM'));
-      sql = render(ts, 0, ts.length, ctx);
+      parts = [render(ts, 0, ts.length, ctx)];
     }
   }
-  return { sql, params: [...ctx.used], positional: ctx.positional };
+  return { parts, sql: parts.join(';\n'), params: [...ctx.used], positional: ctx.positional };
 }
 
 /** Translate one statement to DuckDB SQL. */
@@ -222,6 +229,8 @@ export interface Classified {
   target?: [string, string];
   /** For schema DDL: the dataset. */
   dataset?: string;
+  /** A CREATE TEMP TABLE: the table lives as long as the script. */
+  temporary?: boolean;
 }
 
 /** Leading keywords, by the statement type they make (tested in order, on the keywords alone). */
@@ -260,8 +269,9 @@ export function classify(sql: string): Classified {
   if (type.endsWith('_SCHEMA')) return { type, dataset: parts[parts.length - 1] };
   if (type.endsWith('_TRANSACTION')) return { type };
   const target: [string, string] | undefined = parts.length >= 2 ? [parts[parts.length - 2], parts[parts.length - 1]] : undefined;
-  if (type === 'CREATE_TABLE' && findTop(ts, i, ts.length, 'AS') >= 0) return { type: 'CREATE_TABLE_AS_SELECT', target };
-  return { type, target };
+  const temporary = /^CREATE (OR REPLACE )?TEMP/.test(lead) ? { temporary: true } : {};
+  if (type === 'CREATE_TABLE' && findTop(ts, i, ts.length, 'AS') >= 0) return { type: 'CREATE_TABLE_AS_SELECT', target, ...temporary };
+  return { type, target, ...temporary };
 }
 
 /** DML statements report affected rows. */

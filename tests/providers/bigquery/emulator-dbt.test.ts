@@ -85,6 +85,16 @@ describe('dbt DDL', () => {
     expect(meta.schema.fields[4].fields.map((f: { name: string; type: string }) => `${f.name}:${f.type}`)).toEqual(['k:STRING', 'n:INTEGER']);
   });
 
+  it('create or replace table with a column list (a dbt contract) as ( select … ), atomically', async () => {
+    const { stats } = await run(`create or replace table \`proj\`.\`dbt\`.\`contracted\` (id INT64 not null, status STRING)
+      partition by range_bucket(id, generate_array(0, 10, 1)) OPTIONS() as ( select id, status from \`proj\`.\`dbt\`.\`events\` where id < 3 )`);
+    expect(stats).toMatchObject({ statementType: 'CREATE_TABLE_AS_SELECT', ddlTargetTable: { tableId: 'contracted' } });
+    expect(await rows('select id, status from `proj.dbt.contracted` order by id')).toEqual([{ id: 1, status: 'open' }, { id: 2, status: 'paid' }]);
+    const broken = await run('create or replace table `proj`.`dbt`.`contracted` (id INT64 not null, status STRING) as ( select null as id, \'x\' as status )');
+    expect(broken.status.errorResult?.message).toMatch(/NOT NULL/i);
+    expect(await rows('select count(*) as n from `proj.dbt.contracted`')).toEqual([{ n: 2 }]);
+  });
+
   it('create or replace view … OPTIONS(description="""…""") as select …', async () => {
     const { stats } = await run('create or replace view `proj`.`dbt`.`open_events` OPTIONS(description="""Open "events" only""") as select id, status from `proj`.`dbt`.`events` where status = \'open\';');
     expect(stats).toMatchObject({ statementType: 'CREATE_VIEW', ddlTargetTable: { tableId: 'open_events' } });
@@ -105,6 +115,8 @@ describe('dbt DDL', () => {
     const [meta] = await bq.dataset('dbt').table('wide').getMetadata();
     expect(meta.schema.fields.map((f: { name: string; type: string; mode: string }) => `${f.name}:${f.type}:${f.mode}`)).toEqual(['id:INTEGER:NULLABLE', 'note:STRING:NULLABLE', 'qty:INTEGER:NULLABLE', 'tags:STRING:REPEATED']);
     expect((await run('alter table `proj`.`dbt`.`wide` add column `note` STRING')).status.errorResult?.message).toMatch(/note/);
+    // FLOAT and RECORD are REST schema names; BigQuery's SQL refuses them too.
+    expect((await run('alter table `proj`.`dbt`.`wide` add column ratio FLOAT')).status.errorResult).toEqual({ reason: 'invalidQuery', location: 'query', message: 'Type not found: FLOAT' });
   });
 });
 
@@ -173,6 +185,12 @@ commit transaction;`);
     const { status } = await run("insert into `proj.dbt.snap` (id, status) values (8, 'kept'); select 1 / 0 as boom from `proj.dbt.nope`");
     expect(status.errorResult?.message).toMatch(/at \[1:\d+\]$/);
     expect((await rows('select status from `proj.dbt.snap` where id = 8'))).toEqual([{ status: 'kept' }]);
+  });
+
+  it('a script\'s temporary table lives as long as the script', async () => {
+    const { job } = await run('create temp table staged as select 1 as id; insert into staged values (2); select sum(id) as total from staged');
+    expect((await job.getQueryResults())[0]).toEqual([{ total: 3 }]);
+    for (let i = 0; i < 3; i++) expect((await run('select * from staged')).status.errorResult?.reason).toBe('notFound');
   });
 
   it('refuses procedural scripting by name', async () => {

@@ -1,8 +1,9 @@
 /**
  * The scheduler: keeps the DAG table in step with the DAG folder, creates cron runs (with
- * data intervals and catchup), starts queued runs within maxActiveRuns, releases retries
- * when their delay ends, and fails or retries zombies. It sleeps until something happens:
- * a NOTIFY, a file change, a cron tick (node-cron), a retry timer or the zombie sweep.
+ * data intervals and catchup) and dataset-triggered runs (see dataset-runs.ts), starts queued
+ * runs within maxActiveRuns, releases retries when their delay ends, and fails or retries
+ * zombies. It sleeps until something happens: a NOTIFY, a file change, a cron tick
+ * (node-cron), a retry timer or the zombie sweep.
  * Several schedulers may run at once; row locks and unique keys keep them from colliding.
  */
 import { watch, type FSWatcher } from 'node:fs';
@@ -11,6 +12,7 @@ import {
   Channel, notify, queries, evaluateRun, intervalsToRun, RunType, TaskState, JobType, shouldRetry, retryDelayMs, Rerunner,
   type Database, type DagBag, type Dag, type Tx, type RunQueueLimits,
 } from '../core/index.ts';
+import { createDatasetTriggeredRuns } from './dataset-runs.ts';
 
 export interface SchedulerOptions {
   database: Database;
@@ -22,7 +24,7 @@ export interface SchedulerOptions {
   log?: (message: string) => void;
   /** Watch the DAG folder for changes (off for one-shot uses such as `dags test`). */
   watchFiles?: boolean;
-  /** Create runs from cron schedules (off for one-shot uses such as `dags test`). */
+  /** Create runs from cron schedules and dataset events (off for one-shot uses such as `dags test`). */
   createScheduledRuns?: boolean;
   maxMapLength?: number;
   /** Deployment-wide run queue limits (default: no global limit). */
@@ -84,7 +86,11 @@ export class Scheduler {
       }
       if (this.opts.createScheduledRuns !== false) this.syncTickers();
     }
-    if (this.opts.createScheduledRuns !== false) await this.createScheduledRuns();
+    if (this.opts.createScheduledRuns !== false) {
+      await this.createScheduledRuns();
+      // Workers NOTIFY when they queue dataset events, so this runs within moments of them.
+      await createDatasetTriggeredRuns(database, dagBag.dags.values());
+    }
     await this.startQueuedRuns();
     await this.releaseRetries();
     if (this.dirtyRuns.size) {

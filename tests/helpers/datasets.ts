@@ -1,7 +1,7 @@
 /** What the dataset suites share: the fixture DAGs, the services that run them, and event rows. */
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
-import { DagBag, Worker, triggerDagRun, type Database } from '../../core/index.ts';
+import { DagBag, Worker, conditionHolds, queries, triggerDagRun, type Dag, type Database } from '../../core/index.ts';
 import { Scheduler } from '../../scheduler/index.ts';
 import { Triggerer } from '../../triggerer/index.ts';
 
@@ -58,4 +58,26 @@ export class Services {
     await this.worker.stop();
     await this.scheduler.stop();
   }
+}
+
+/** Whether no DAG of `dags` has pending events that satisfy its condition (a pass would create nothing). */
+export async function settled(database: Database, dags: Iterable<Dag>): Promise<boolean> {
+  for (const d of dags) {
+    if (d.datasetSchedule && conditionHolds(d.datasetSchedule, await queries.datasets.updatedDatasetUris(database.db, d.dagId))) return false;
+  }
+  return true;
+}
+
+/**
+ * The ledger of one consuming DAG: every event on its datasets (after `afterId`) should be
+ * either linked to exactly one of its runs or still pending, never both, never twice.
+ */
+export async function ledger(database: Database, dagId: string, afterId = 0): Promise<{ events: number[]; accounted: number[] }> {
+  const ids = async (query: ReturnType<typeof sql>) => (await database.rows<{ id: number }>(query)).map((r) => Number(r.id)).sort((a, b) => a - b);
+  const events = await ids(sql`select e.id from dataset_events e join dag_schedule_datasets s on s.dataset_id = e.dataset_id
+    where s.dag_id = ${dagId} and e.id > ${afterId}`);
+  const accounted = await ids(sql`select l.event_id as id from dag_run_dataset_events l join dag_runs r on r.id = l.run_pk
+    where r.dag_id = ${dagId} and l.event_id > ${afterId}
+    union all select event_id from pending_dataset_events where dag_id = ${dagId} and event_id > ${afterId}`);
+  return { events, accounted };
 }

@@ -6,7 +6,7 @@
  * the list reports done. 2,000 jobs waiting cost a page or two of `jobs.list` per round and one
  * `jobs.get` per finished job, where polling each job would cost 2,000 `jobs.get` per round.
  *
- * The interval adapts: an eighth of the youngest waiting job's age, between 250 ms and the cap
+ * The interval adapts: an eighth of the youngest waiting job's age, between 100 ms and the cap
  * (default 5 s), so short jobs are seen soon and long ones are not polled hard. Where
  * `jobs.list` is not permitted (403), the poller falls back to `jobs.get` per job, and says so
  * once.
@@ -14,7 +14,7 @@
 import type { TaskLogger } from 'updraft';
 import type { BigQueryHook, BigQueryJob } from './hook.ts';
 
-export const MIN_POLL_MS = 250;
+export const MIN_POLL_MS = 100;
 export const DEFAULT_POLL_CAP_MS = 5_000;
 /** Jobs are listed from this long before the oldest waiting job's creation (clock skew). */
 const LIST_SLACK_MS = 60_000;

@@ -30,9 +30,11 @@ export interface DbtNodeTaskOptions extends TaskOptions {
   location?: string;
   pollCapMs?: number;
   pollMode?: PollMode;
+  /** Extra job labels. */
+  labels?: Record<string, string>;
 }
 
-const OWN = ['connId', 'compileTaskId', 'node', 'projectName', 'seedFile', 'deferrable', 'location', 'pollCapMs', 'pollMode'];
+const OWN = ['connId', 'compileTaskId', 'node', 'projectName', 'seedFile', 'deferrable', 'location', 'pollCapMs', 'pollMode', 'labels'];
 
 /** Everything but the dbt keys, for the task's base options. */
 function taskOptionsOf(o: DbtNodeTaskOptions): TaskOptions {
@@ -71,7 +73,7 @@ abstract class DbtQueryOperator extends BigQueryInsertJobOperator {
       ...taskOptionsOf(options), connId: options.connId, location: options.location, deferrable: options.deferrable ?? true,
       pollCapMs: options.pollCapMs, pollMode: options.pollMode,
       configuration: { query: { query: `{{ ti.xcom_pull(task_ids='${options.compileTaskId}', key='${options.node.uniqueId}') }}`, useLegacySql: false } },
-      labels: { [`dbt-${kind}`]: sanitizeLabel(options.node.name), 'dbt-project': sanitizeLabel(options.projectName) },
+      labels: { ...options.labels, [`dbt-${kind}`]: sanitizeLabel(options.node.name), 'dbt-project': sanitizeLabel(options.projectName) },
     });
     this.node = options.node;
     this.compileTaskId = options.compileTaskId;

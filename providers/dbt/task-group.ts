@@ -30,6 +30,8 @@ export interface DbtTaskGroupOptions extends DbtProjectOptions {
   location?: string;
   pollCapMs?: number;
   pollMode?: PollMode;
+  /** Labels on every job (beside dbt-model / dbt-test and dbt-project), e.g. for cost attribution. */
+  labels?: Record<string, string>;
   /** Options for every task (retries, pool, priority…). */
   taskOptions?: Partial<Omit<TaskOptions, 'taskId'>>;
 }
@@ -89,7 +91,7 @@ function buildTasks(graph: DbtGraph, options: DbtTaskGroupOptions): { compile: B
   const tasks = new Map<string, BaseOperator>();
   const common = (node: DbtNode, taskId: string): DbtNodeTaskOptions => ({
     ...options.taskOptions, taskId, connId, compileTaskId: compile.taskId, node, projectName: graph.project.name,
-    deferrable: options.deferrable, location: options.location, pollCapMs: options.pollCapMs, pollMode: options.pollMode,
+    deferrable: options.deferrable, location: options.location, pollCapMs: options.pollCapMs, pollMode: options.pollMode, labels: options.labels,
     seedFile: node.kind === 'seed' ? path.join(graph.project.dir, node.path) : undefined,
   });
   const runnable = graph.selected.filter((n) => n.kind !== 'test' && (n.config.materialized !== 'ephemeral' || options.ephemeralTasks));

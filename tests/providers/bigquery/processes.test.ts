@@ -3,7 +3,9 @@
  * (one for the file) counting the jobs it was sent:
  * - a worker SIGKILLed while it awaits its job: the zombie retry reattaches, one job in all;
  * - a triggerer replaced while a deferred job runs: the job is not cancelled, and the task
- *   resumes once it is done.
+ *   resumes once it is done;
+ * - the same kill for a dbt model's job: its retry reattaches (the compiled SQL, from XCom, is
+ *   the same, so the job id is).
  */
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
@@ -81,6 +83,21 @@ describe.skipIf(!pgAvailable && !required)('BigQuery jobs across process failure
       expect(jobs).toHaveLength(1);
       expect(jobs[0]).toMatchObject({ state: 'DONE', error: undefined });
       expect(jobs[0].id).toMatch(/_-1_1_[0-9a-f]{16}$/);
+  }), 300_000);
+
+  it('kill -9 of the worker awaiting a dbt model\'s job: the retry reattaches to the same job', ({ onTestFailed }) => session(onTestFailed, async (procs, sql, start) => {
+      await start('scheduler', ['scheduler']);
+      const first = await start('worker-1', ['worker', '--slots', '4']);
+      expect((await procs.run(['dags', 'trigger', 'dbt_kill', '--run-id', 'dbtkill'])).code).toBe(0);
+      await waitFor(async () => (await jobsOf('updraft_dbt_kill_slow_dbtkill_')).some((j) => j.state === 'RUNNING'), 'the model\'s job to run', 60_000);
+      first.child.kill('SIGKILL');
+      await first.exited;
+      await start('worker-2', ['worker', '--slots', '4']);
+      expect(await waitFor(() => runState(sql, 'dbtkill'), 'the run to finish', 120_000, 250)).toBe('success');
+      const [ti] = await sql<{ try_number: number }[]>`select try_number from task_instances where task_id = 'slow' and run_pk = (select id from dag_runs where run_id = 'dbtkill')`;
+      expect(ti.try_number).toBe(2);
+      const jobs = await jobsOf('updraft_dbt_kill_slow_dbtkill_');
+      expect(jobs).toEqual([{ id: expect.stringMatching(/_-1_1_[0-9a-f]{16}$/), state: 'DONE', error: undefined }]);
   }), 300_000);
 
   it('a triggerer replaced while its deferred job runs does not cancel the job; the task resumes when it is done', ({ onTestFailed }) => session(onTestFailed, async (procs, sql, start) => {

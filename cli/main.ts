@@ -10,6 +10,7 @@ import * as dags from './commands/dags.ts';
 import * as triggers from './commands/triggers.ts';
 import * as pools from './commands/pools.ts';
 import * as conns from './commands/connections.ts';
+import * as datasets from './commands/datasets.ts';
 import { tasksRender } from './commands/render.ts';
 import { TiAction } from '../core/index.ts';
 
@@ -53,6 +54,9 @@ const USAGE = `usage: updraft <command>
   import-errors [--json]
   pools set <name> <slots> [--include-deferred] [--description TEXT]
   pools list [--json] | pools delete <name>
+  datasets list [--json]             datasets: the tasks producing them, the DAGs scheduled on them,
+                                     their last event
+  datasets events <uri> [--json]     a dataset's newest events and the runs each one triggered
 
 environment: DATABASE_URL (PostgreSQL; default is embedded PGlite in UPDRAFT_DATA_DIR=.updraft),
 UPDRAFT_DAGS_FOLDER (default dags), UPDRAFT_WORKER_SLOTS, UPDRAFT_ZOMBIE_THRESHOLD, UPDRAFT_HEARTBEAT,
@@ -138,7 +142,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return cmd || values.help ? 0 : 2;
   }
-  const key = ['db', 'dags', 'tasks', 'runs', 'triggers', 'pools', 'connections', 'variables'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
+  const key = ['db', 'dags', 'tasks', 'runs', 'triggers', 'pools', 'connections', 'variables', 'datasets'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
   switch (key) {
     case 'standalone': await services.standalone(); return 0;
     case 'bigquery-emulator': await services.bigqueryEmulator({
@@ -183,6 +187,8 @@ async function main(argv: string[]): Promise<number> {
     case 'pools list': await pools.poolsList(values.json); return 0;
     case 'pools delete': await pools.poolsDelete(need(a, '<name>')); return 0;
     case 'import-errors': await dags.importErrors(values.json); return 0;
+    case 'datasets list': await datasets.datasetsList(values.json); return 0;
+    case 'datasets events': await datasets.datasetsEvents(need(a, '<uri>'), values.json); return 0;
     default: throw new UsageError(`unknown command "${positionals.join(' ')}"; run \`updraft --help\``);
   }
 }

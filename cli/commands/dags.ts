@@ -1,6 +1,6 @@
 /** `dags list|trigger|test`, `tasks test|logs`, `runs list|show`, `import-errors`, `db migrate`. */
 import { and, eq } from 'drizzle-orm';
-import { loadConfig, openSecrets, queries, schema, triggerDagRun, UnknownTaskError, UpdraftError } from '../../core/index.ts';
+import { describeCondition, loadConfig, openSecrets, queries, schema, triggerDagRun, UnknownTaskError, UpdraftError } from '../../core/index.ts';
 import { openEnv, loadBag, printJson, table, applyConfigPools, out } from '../env.ts';
 import { runDagLocally } from '../local-run.ts';
 import { UsageError } from '../errors.ts';
@@ -27,7 +27,7 @@ export async function dagsList(json: boolean): Promise<void> {
   const config = loadConfig();
   const bag = await loadBag(config);
   const rows = [...bag.dags.values()].sort((a, b) => a.dagId.localeCompare(b.dagId)).map((d) => ({
-    dagId: d.dagId, schedule: d.schedule, tasks: d.tasks.size, fileloc: d.fileloc, tags: d.tags,
+    dagId: d.dagId, schedule: d.schedule ?? (d.datasetSchedule && `datasets: ${describeCondition(d.datasetSchedule)}`), tasks: d.tasks.size, fileloc: d.fileloc, tags: d.tags,
   }));
   if (json) printJson({ dags: rows, importErrors: [...bag.errors].map(([fileloc, error]) => ({ fileloc, error })) });
   else {

@@ -5,7 +5,7 @@
  * back when a statement fails or the script ends inside it, as BigQuery does.
  */
 import { DuckDBInstance, type DuckDBConnection, type DuckDBResultReader } from '@duckdb/node-api';
-import { classify, isDml, optionsOf, statementsOf, translateStatement, UnsupportedSqlError, type Classified, type StatementType } from './sql.ts';
+import { classify, isDml, optionsOf, statementsOf, translateStatement, UnsupportedSqlError, type Classified, type StatementType, type Translated } from './sql.ts';
 import { cellOf, duckTypeOf, fieldOf, type Cell, type FieldSchema } from './values.ts';
 
 export type { FieldSchema } from './values.ts';
@@ -51,6 +51,15 @@ const SETUP = [
 ];
 
 export const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/** Each parameter the statement uses must come with the request, as BigQuery requires. */
+function checkParams(t: Translated, types: Bindings['types'], before: number): void {
+  const named = types && !Array.isArray(types) ? types : {};
+  const missing = t.params.find((p) => !(p in named));
+  if (missing) throw Object.assign(new Error(`Query parameter '${missing}' not found`), { reason: 'invalidQuery' });
+  const given = Array.isArray(types) ? types.length : 0;
+  if (t.positional && before + t.positional > given) throw Object.assign(new Error(`Query parameter number ${given + 1} not found`), { reason: 'invalidQuery' });
+}
 
 /** A statement's failure, placed in its script as BigQuery places it: `at [line:column]`. */
 function positioned(err: unknown, line: number, column: number): Error {
@@ -124,6 +133,7 @@ export class Engine {
         const kind = classify(s.text);
         try {
           const t = translateStatement(s.text, bindings.types);
+          checkParams(t, bindings.types, positional);
           const values = Array.isArray(bindings.values) ? bindings.values.slice(positional, positional + t.positional)
             : bindings.values && t.params.length ? Object.fromEntries(t.params.map((p) => [p, (bindings.values as Record<string, unknown>)[p]])) : undefined;
           positional += t.positional;
@@ -198,9 +208,12 @@ export class Engine {
     if (!statements.length) throw new Error('the query is empty');
     const script = statements.length > 1;
     let result: StatementResult | null = null;
+    let positional = 0;
     for (const s of statements) {
       const kind = classify(s.text);
       const t = translateStatement(s.text, types);
+      checkParams(t, types, positional);
+      positional += t.positional;
       const extracted = await conn.extractStatements(t.sql);
       for (let i = 0; i < extracted.count; i++) {
         try {

@@ -2,6 +2,7 @@
  * Jobs as BigQuery's REST API shows them: the job resource (status, statistics, configuration),
  * result pages, and engine failures as BigQuery's error proto.
  */
+import type { StatementResult } from './engine.ts';
 import type { JobRecord } from './jobs.ts';
 import { UnsupportedSqlError } from './sql.ts';
 import { cellSize, restRows, type Cell, type FieldSchema, type TimestampFormat } from './values.ts';
@@ -27,6 +28,14 @@ export function errorOf(err: unknown): ErrorProto {
   return { reason: 'invalidQuery', location: 'query', message: first };
 }
 
+/** `numDmlAffectedRows` and `dmlStats`, as job statistics and jobs.query answers carry them. */
+export function dmlFields(r: StatementResult | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (r?.affectedRows !== undefined) out.numDmlAffectedRows = String(r.affectedRows);
+  if (r?.dml) out.dmlStats = { insertedRowCount: String(r.dml.inserted), deletedRowCount: String(r.dml.deleted), updatedRowCount: String(r.dml.updated) };
+  return out;
+}
+
 /** The query statistics BigQuery reports for a finished query job (or a dry run). */
 function queryStatistics(job: JobRecord): Record<string, unknown> {
   const r = job.result;
@@ -34,8 +43,7 @@ function queryStatistics(job: JobRecord): Record<string, unknown> {
   const query: Record<string, unknown> = { totalBytesProcessed: bytes, totalBytesBilled: bytes, cacheHit: false };
   if (!r) return query;
   query.statementType = r.statementType;
-  if (r.affectedRows !== undefined) query.numDmlAffectedRows = String(r.affectedRows);
-  if (r.dml) query.dmlStats = { insertedRowCount: String(r.dml.inserted), deletedRowCount: String(r.dml.deleted), updatedRowCount: String(r.dml.updated) };
+  Object.assign(query, dmlFields(r));
   if (r.target && r.statementType !== 'SELECT') query.ddlTargetTable = { projectId: job.projectId, datasetId: r.target[0], tableId: r.target[1] };
   if (r.dataset) query.ddlTargetDataset = { projectId: job.projectId, datasetId: r.dataset };
   if (r.statementType === 'SELECT') query.schema = { fields: r.schema };

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { datasetsApi } from './datasets-api.ts';
 import { Engine } from './engine.ts';
 import { HttpError, timestampFormat, splitMultipart, STATUS_NAMES } from './http.ts';
-import { jobResource, resultPage } from './job-resource.ts';
+import { dmlFields, jobResource, resultPage } from './job-resource.ts';
 import { DryRunError, JobStore, type JobRecord } from './jobs.ts';
 import { fileSize, loadFile, type LoadConfig } from './loads.ts';
 
@@ -157,8 +157,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (job.errorResult) throw new HttpError(400, job.errorResult.message, job.errorResult.reason);
     const start = Number(q.get('pageToken') ?? q.get('startIndex') ?? 0);
     const page = resultPage(job, start, Number(q.get('maxResults') ?? 10_000), timestampFormat(q));
-    const extra: Record<string, unknown> = { totalBytesProcessed: '0', cacheHit: false };
-    if (job.result?.affectedRows !== undefined) extra.numDmlAffectedRows = String(job.result.affectedRows);
+    const extra: Record<string, unknown> = { totalBytesProcessed: '0', cacheHit: false, ...dmlFields(job.result) };
     return { ...base, ...page, ...extra };
   }
 

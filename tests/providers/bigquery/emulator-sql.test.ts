@@ -158,6 +158,7 @@ describe('dry runs', () => {
     expect((await bq.query('select count(*) as n from `proj.shop.sales`'))[0]).toEqual([{ n: 4 }]);
     expect((await bq.dataset('shop').table('copy').exists())[0]).toBe(false);
     await expect(bq.createQueryJob({ query: 'select * from `proj.shop.nope`', dryRun: true })).rejects.toMatchObject({ code: 400, message: expect.stringMatching(/nope/) });
+    await expect(bq.createQueryJob({ query: 'select @missing as m', dryRun: true })).rejects.toMatchObject({ code: 400, message: "Query parameter 'missing' not found" });
     await expect(bq.createQueryJob({ query: 'select farm_fingerprint(sku) from `proj.shop.sales`', dryRun: true })).rejects.toMatchObject({ code: 400, message: expect.stringMatching(/Function not found: farm_fingerprint/) });
   });
 });

@@ -68,36 +68,31 @@ describe.skipIf(!pgAvailable && !required)('BigQuery jobs across process failure
     return ['success', 'failed'].includes(r?.state ?? '') ? r.state : null;
   };
 
+  /** Start a run, SIGKILL its worker while `taskId`'s job runs, let a second worker finish; the TI's tries and the server's jobs. */
+  async function killMidJob(procs: Procs, sql: postgres.Sql, start: Start, dagId: string, runId: string, taskId: string) {
+    const prefix = `updraft_${dagId}_${taskId}_${runId}_`;
+    await start('scheduler', ['scheduler']);
+    const first = await start('worker-1', ['worker', '--slots', '4']);
+    expect((await procs.run(['dags', 'trigger', dagId, '--run-id', runId])).code).toBe(0);
+    await waitFor(async () => (await jobsOf(prefix)).some((j) => j.state === 'RUNNING'), 'the job to run', 60_000);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    await start('worker-2', ['worker', '--slots', '4']);
+    expect(await waitFor(() => runState(sql, runId), 'the run to finish', 120_000, 250)).toBe('success');
+    const [ti] = await sql<{ try_number: number }[]>`select try_number from task_instances where task_id = ${taskId} and run_pk = (select id from dag_runs where run_id = ${runId})`;
+    return { tries: ti.try_number, jobs: await jobsOf(prefix) };
+  }
+
   it('kill -9 of the worker awaiting its job: the zombie retry reattaches, and the server saw one job', ({ onTestFailed }) => session(onTestFailed, async (procs, sql, start) => {
-      await start('scheduler', ['scheduler']);
-      const first = await start('worker-1', ['worker', '--slots', '4']);
-      expect((await procs.run(['dags', 'trigger', 'bq_kill', '--run-id', 'kill'])).code).toBe(0);
-      await waitFor(async () => (await jobsOf('updraft_bq_kill_job_kill_')).some((j) => j.state === 'RUNNING'), 'the job to run', 60_000);
-      first.child.kill('SIGKILL');
-      await first.exited;
-      await start('worker-2', ['worker', '--slots', '4']);
-      expect(await waitFor(() => runState(sql, 'kill'), 'the run to finish', 120_000, 250)).toBe('success');
-      const [ti] = await sql<{ try_number: number }[]>`select try_number from task_instances where task_id = 'job'`;
-      expect(ti.try_number).toBe(2);
-      const jobs = await jobsOf('updraft_bq_kill_job_kill_');
-      expect(jobs).toHaveLength(1);
-      expect(jobs[0]).toMatchObject({ state: 'DONE', error: undefined });
-      expect(jobs[0].id).toMatch(/_-1_1_[0-9a-f]{16}$/);
+    const { tries, jobs } = await killMidJob(procs, sql, start, 'bq_kill', 'kill', 'job');
+    expect(tries).toBe(2);
+    expect(jobs).toEqual([{ id: expect.stringMatching(/_-1_1_[0-9a-f]{16}$/), state: 'DONE', error: undefined }]);
   }), 300_000);
 
   it('kill -9 of the worker awaiting a dbt model\'s job: the retry reattaches to the same job', ({ onTestFailed }) => session(onTestFailed, async (procs, sql, start) => {
-      await start('scheduler', ['scheduler']);
-      const first = await start('worker-1', ['worker', '--slots', '4']);
-      expect((await procs.run(['dags', 'trigger', 'dbt_kill', '--run-id', 'dbtkill'])).code).toBe(0);
-      await waitFor(async () => (await jobsOf('updraft_dbt_kill_slow_dbtkill_')).some((j) => j.state === 'RUNNING'), 'the model\'s job to run', 60_000);
-      first.child.kill('SIGKILL');
-      await first.exited;
-      await start('worker-2', ['worker', '--slots', '4']);
-      expect(await waitFor(() => runState(sql, 'dbtkill'), 'the run to finish', 120_000, 250)).toBe('success');
-      const [ti] = await sql<{ try_number: number }[]>`select try_number from task_instances where task_id = 'slow' and run_pk = (select id from dag_runs where run_id = 'dbtkill')`;
-      expect(ti.try_number).toBe(2);
-      const jobs = await jobsOf('updraft_dbt_kill_slow_dbtkill_');
-      expect(jobs).toEqual([{ id: expect.stringMatching(/_-1_1_[0-9a-f]{16}$/), state: 'DONE', error: undefined }]);
+    const { tries, jobs } = await killMidJob(procs, sql, start, 'dbt_kill', 'dbtkill', 'slow');
+    expect(tries).toBe(2);
+    expect(jobs).toEqual([{ id: expect.stringMatching(/_-1_1_[0-9a-f]{16}$/), state: 'DONE', error: undefined }]);
   }), 300_000);
 
   it('a triggerer replaced while its deferred job runs does not cancel the job; the task resumes when it is done', ({ onTestFailed }) => session(onTestFailed, async (procs, sql, start) => {

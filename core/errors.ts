@@ -110,7 +110,9 @@ export class TaskDeferralTimeout extends TaskFailure {}
 /** A dataset URI Updraft cannot use: not a string, empty, with whitespace, or without a scheme. */
 export class InvalidDatasetUriError extends UpdraftError {
   constructor(readonly uri: unknown, reason: string) {
-    super(`invalid dataset URI ${typeof uri === 'string' ? JSON.stringify(uri) : String(uri)}: ${reason}; `
+    // A runaway value is shown by its start: enough to find it, not a screenful.
+    const shown = typeof uri === 'string' ? JSON.stringify(uri.length > 120 ? `${uri.slice(0, 120)}…` : uri) : String(uri);
+    super(`invalid dataset URI ${shown}: ${reason}; `
       + 'use a URI with a scheme and no whitespace, such as "s3://bucket/orders.parquet" or "file:///data/orders.csv"');
   }
 }

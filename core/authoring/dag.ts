@@ -157,7 +157,7 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
     const cron = typeof o.schedule === 'string' ? o.schedule : null;
     this.schedule = cron === null ? null : presetToCron(cron);
     try {
-      this.datasetSchedule = o.schedule === null || cron !== null ? null : scheduleCondition(o.schedule as DatasetSchedule);
+      this.datasetSchedule = o.schedule === null || typeof o.schedule === 'string' ? null : scheduleCondition(o.schedule);
     } catch (err) {
       throw new DagDefinitionError(this.dagId, `invalid schedule: ${(err as Error).message}`);
     }

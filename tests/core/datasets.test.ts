@@ -46,7 +46,7 @@ describe('dataset(uri)', () => {
     ['orders.csv', 'invalid dataset URI "orders.csv": it has no scheme (such as "s3:" or "file:")'],
     ['s3:', 'invalid dataset URI "s3:": it has no scheme (such as "s3:" or "file:")'],
     ['', 'invalid dataset URI "": it is empty'],
-    [`s3://${'x'.repeat(3000)}`, `invalid dataset URI "s3://${'x'.repeat(3000)}": it is longer than 3000 characters`],
+    [`s3://${'x'.repeat(3000)}`, `invalid dataset URI "s3://${'x'.repeat(115)}…": it is longer than 3000 characters`],
     [42, 'invalid dataset URI 42: it is not a string'],
   ])('rejects %j, naming the value', (uri, message) => {
     const err = thrown(InvalidDatasetUriError, () => dataset(uri as string));

@@ -9,6 +9,7 @@ import { eq } from 'drizzle-orm';
 import { openDatabase, queries, schema, DagBag, type Database } from '../../../core/index.ts';
 import { BigQueryHook, resolveBigQueryTarget, startEmulator, type Emulator } from '../../../providers/bigquery/index.ts';
 import { runDagLocally, type LocalRunResult } from '../../../cli/local-run.ts';
+import { createDatasetTriggeredRuns } from '../../../scheduler/dataset-runs.ts';
 
 let emu: Emulator;
 let bag: DagBag;
@@ -149,5 +150,23 @@ describe('the shop project on the emulator', () => {
     expect(states(r)['shop.tests.not_null_orders_order_id']).toBe('success');
     expect(r.taskInstances.every((t) => t.tryNumber === 1)).toBe(true);
     expect((await rows('select count(*) as n from `shop_marts.customer_orders`'))[0]).toEqual({ n: 4 });
+  });
+
+  it('every model and seed emits its table\'s dataset; the DAG scheduled on the final one runs once', async () => {
+    const r = await runDagLocally(database, bag, bag.get('dbt_full'), {});
+    expect(r.state).toBe('success');
+    const uris = (await queries.datasets.listDatasets(database.db)).filter((d) => d.events > 0).map((d) => d.uri).sort();
+    expect(uris).toEqual([
+      'bigquery://proj/shop_marts/customer_orders', 'bigquery://proj/shop_marts/orders', 'bigquery://proj/shop_raw/order_statuses', 'bigquery://proj/shop_raw/raw_customers',
+      'bigquery://proj/shop_staging/stg_customers', 'bigquery://proj/shop_staging/stg_orders', 'bigquery://proj/shop_staging/stg_payments',
+    ]);
+    const events = await queries.datasets.eventsOfDataset(database.db, 'bigquery://proj/shop_marts/customer_orders');
+    expect(events).toHaveLength(1);
+    expect(events![0]).toMatchObject({ sourceDagId: 'dbt_full', sourceTaskId: 'shop.marts.customer_orders', extra: { statementType: 'CREATE_TABLE_AS_SELECT' } });
+    expect(await createDatasetTriggeredRuns(database, bag.dags.values())).toBe(1);
+    expect(await createDatasetTriggeredRuns(database, bag.dags.values())).toBe(0);
+    const runs = await database.db.select().from(schema.dagRuns).where(eq(schema.dagRuns.dagId, 'dbt_downstream'));
+    expect(runs.map((x) => x.runType)).toEqual(['dataset_triggered']);
+    expect((await queries.datasets.eventsOfRun(database.db, runs[0].id)).map((e) => e.uri)).toEqual(['bigquery://proj/shop_marts/customer_orders']);
   });
 });

@@ -31,6 +31,7 @@ const UNSUPPORTED: [RegExp, string][] = [
   [/\bFOR SYSTEM_TIME AS OF\b/, 'FOR SYSTEM_TIME AS OF (time travel)'],
   [/\bML \. \w+/, 'BigQuery ML functions'],
   [/^BEGIN (?!TRANSACTION$)/, 'BEGIN … END blocks (procedural scripting)'],
+  [/^MERGE\b.*\bTHEN INSERT ROW\b/, 'MERGE … INSERT ROW (name the columns: INSERT (…) VALUES (…))'],
 ];
 
 /** The statement's words and punctuation, strings masked, single-spaced and upper-cased. */

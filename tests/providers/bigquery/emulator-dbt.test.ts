@@ -41,10 +41,11 @@ afterAll(async () => {
 
 describe('dbt DDL', () => {
   it('create schema if not exists makes a dataset the REST API has, with its OPTIONS(location)', async () => {
-    const { stats } = await run('create schema if not exists `proj`.`dbt_eu` OPTIONS(location="EU")');
+    const { stats } = await run('create schema if not exists `proj`.`dbt_eu` OPTIONS(location="EU", labels=[(\'team\', \'data\')])');
     expect(stats).toMatchObject({ statementType: 'CREATE_SCHEMA', ddlTargetDataset: { projectId: 'proj', datasetId: 'dbt_eu' } });
     const [meta] = await bq.dataset('dbt_eu').getMetadata();
-    expect(meta).toMatchObject({ datasetReference: { datasetId: 'dbt_eu' }, location: 'EU' });
+    expect(meta).toMatchObject({ datasetReference: { datasetId: 'dbt_eu' }, location: 'EU', labels: { team: 'data' } });
+    expect((await bq.getDatasets())[0].map((d) => d.id)).toContain('dbt_eu');
     expect((await run('create schema if not exists `proj`.`dbt_eu`')).status.errorResult).toBeUndefined();
     expect((await run('create schema `proj`.`dbt_eu`')).status.errorResult?.message).toMatch(/dbt_eu.*already exists/i);
     await run('create table `proj.dbt_eu.t` as select 1 as x');

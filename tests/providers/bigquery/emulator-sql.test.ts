@@ -56,6 +56,7 @@ describe('translation', () => {
     expect(() => translate('create temp function f(x int64) as (x + 1)')).toThrow(/CREATE FUNCTION/);
     expect(() => translate('select * from `p.d.t` for system_time as of current_timestamp')).toThrow(/FOR SYSTEM_TIME/);
     expect(() => translate('select x from unnest([1]) as x with offset')).toThrow(/WITH OFFSET/);
+    expect(() => translate('merge `d.t` t using `d.s` s on false when not matched then insert row')).toThrow(/INSERT ROW/);
   });
 
   it('splits scripts and classifies statements as BigQuery names them', () => {

@@ -15,6 +15,18 @@ import type { DbtNode } from './project.ts';
 
 const INCREMENTAL_RUNS = new Set(['merge', 'append', 'insert_overwrite']);
 
+interface Field { name: string; type: string; mode?: string; fields?: Field[] }
+
+const SQL_TYPES: Record<string, string> = { INTEGER: 'INT64', FLOAT: 'FLOAT64', BOOLEAN: 'BOOL' };
+
+/** A REST schema field's type as SQL DDL writes it (INTEGER → INT64, RECORD → STRUCT<…>, REPEATED → ARRAY<…>). */
+export function sqlType(f: Field): string {
+  const base = f.type === 'RECORD' || f.type === 'STRUCT'
+    ? `STRUCT<${(f.fields ?? []).map((c) => `\`${c.name}\` ${sqlType(c)}`).join(', ')}>`
+    : SQL_TYPES[f.type] ?? f.type;
+  return f.mode === 'REPEATED' ? `ARRAY<${base}>` : base;
+}
+
 /** The script to submit instead of the compiled one, or null to keep it. */
 export async function checkSchemaChange(ctx: Context, connId: string, node: DbtNode, meta: CompiledMeta): Promise<string | null> {
   const mode = meta.onSchemaChange ?? 'ignore';
@@ -24,17 +36,17 @@ export async function checkSchemaChange(ctx: Context, connId: string, node: DbtN
   }
   const hook = await BigQueryHook.create(ctx, connId);
   const [job] = await hook.client.createQueryJob({ query: meta.select, dryRun: true, useLegacySql: false, location: hook.location });
-  const fields = ((job.metadata as { statistics?: { query?: { schema?: { fields?: { name: string; type: string }[] } } } }).statistics?.query?.schema?.fields ?? []);
+  const fields = ((job.metadata as { statistics?: { query?: { schema?: { fields?: Field[] } } } }).statistics?.query?.schema?.fields ?? []);
   const have = new Set(meta.existingColumns.map((c) => c.toLowerCase()));
   const added = fields.filter((f) => !have.has(f.name.toLowerCase()));
   if (!added.length) return null;
-  const names = added.map((f) => `${f.name} ${f.type}`).join(', ');
+  const names = added.map((f) => `${f.name} ${sqlType(f)}`).join(', ');
   if (mode === 'fail') {
     throw new DbtCompilerError(`${node.path}: the model's columns changed (new: ${names}) and on_schema_change is "fail"; run a full refresh, or set on_schema_change to append_new_columns`);
   }
   const relation = new Relation(meta.relation.project, meta.relation.dataset, meta.relation.table);
   ctx.log.info('dbt: %s gains column(s) %s (on_schema_change: append_new_columns)', node.name, names);
-  const alter = `alter table ${relation} ${added.map((f) => `add column if not exists \`${f.name}\` ${f.type}`).join(', ')}`;
+  const alter = `alter table ${relation} ${added.map((f) => `add column if not exists \`${f.name}\` ${sqlType(f)}`).join(', ')}`;
   const m = materialize({
     node, relation, sql: meta.select, existingColumns: [...meta.existingColumns, ...added.map((f) => f.name)],
     preHooks: [alter, ...(meta.preHooks ?? [])], postHooks: meta.postHooks ?? [],

@@ -124,7 +124,8 @@ export function timestampCell(micros: string, format: TimestampFormat): string {
 
 /** A stored cell with its TIMESTAMPs (at any depth) in the requested form. */
 function restCell(c: Cell, field: FieldSchema, format: TimestampFormat): Cell {
-  if (c === null) return null;
+  // BigQuery has no NULL array: a REPEATED field reads as an empty one.
+  if (c === null) return field.mode === 'REPEATED' ? [] : null;
   if (field.mode === 'REPEATED' && Array.isArray(c)) {
     const one = { ...field, mode: 'NULLABLE' as const };
     return c.map((x) => ({ v: restCell(x.v, one, format) }));

@@ -31,7 +31,7 @@ const node = (onSchemaChange: string): DbtNode => ({
 });
 const meta = (onSchemaChange: string): CompiledMeta => ({
   relation: { project: 'proj', dataset: 'marts', table: 'orders' }, materialized: 'incremental', strategy: 'merge', onSchemaChange,
-  select: "select 2 as order_id, 20.0 as amount, 'web' as channel", existingColumns: ['order_id', 'amount'], preHooks: [], postHooks: [],
+  select: "select 2 as order_id, 20.0 as amount, 'web' as channel, 0.5 as score, [1, 2] as tags", existingColumns: ['order_id', 'amount'], preHooks: [], postHooks: [],
 });
 
 describe('on_schema_change', () => {
@@ -41,17 +41,17 @@ describe('on_schema_change', () => {
 
   it('fail names the new columns', async () => {
     await expect(checkSchemaChange(ctx, 'bq', node('fail'), meta('fail'))).rejects.toThrow(
-      'models/orders.sql: the model\'s columns changed (new: channel STRING) and on_schema_change is "fail"; run a full refresh, or set on_schema_change to append_new_columns');
+      'models/orders.sql: the model\'s columns changed (new: channel STRING, score FLOAT64, tags ARRAY<INT64>) and on_schema_change is "fail"; run a full refresh, or set on_schema_change to append_new_columns');
   });
 
   it('append_new_columns adds them and merges them, in one script the emulator runs', async () => {
     const script = (await checkSchemaChange(ctx, 'bq', node('append_new_columns'), meta('append_new_columns')))!;
-    expect(script).toMatch(/^alter table `proj`\.`marts`\.`orders` add column if not exists `channel` STRING;\nmerge into `proj`\.`marts`\.`orders` as DBT_INTERNAL_DEST/);
-    expect(script).toContain('when not matched then insert\n  (`order_id`, `amount`, `channel`)');
+    expect(script).toMatch(/^alter table `proj`\.`marts`\.`orders` add column if not exists `channel` STRING, add column if not exists `score` FLOAT64, add column if not exists `tags` ARRAY<INT64>;\nmerge into `proj`\.`marts`\.`orders` as DBT_INTERNAL_DEST/);
+    expect(script).toContain('when not matched then insert\n  (`order_id`, `amount`, `channel`, `score`, `tags`)');
     await hook.query(script);
-    expect(await hook.query('select order_id, amount, channel from `proj.marts.orders` order by order_id')).toEqual([
-      { order_id: 1, amount: 10.5, channel: null },
-      { order_id: 2, amount: 20, channel: 'web' },
+    expect(await hook.query('select order_id, amount, channel, score, tags from `proj.marts.orders` order by order_id')).toEqual([
+      { order_id: 1, amount: 10.5, channel: null, score: null, tags: [] },
+      { order_id: 2, amount: 20, channel: 'web', score: 0.5, tags: [1, 2] },
     ]);
   });
 });

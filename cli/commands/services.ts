@@ -124,6 +124,7 @@ export async function worker(slots: number | undefined, graceMs: number, prefetc
   await untilSignal(async () => {
     await w.stop(graceMs);
     await database.close();
+    process.stderr.write(`updraft worker ${w.id} stopped: ${w.usage.started} TIs started, at most ${w.usage.peakExecuting} of ${w.slots} slots in use at once\n`);
   });
 }
 

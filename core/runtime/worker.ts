@@ -63,11 +63,18 @@ export interface WorkerOptions {
 export class Worker {
   readonly slots: number;
   private readonly queues: string[];
+
+  /** The most TIs that executed at once so far (slots in use; prefetched TIs hold none), and how many started. */
+  get usage(): { peakExecuting: number; started: number } {
+    return { ...this.stats };
+  }
   private readonly running = new Map<number, Promise<void>>();
   /** Claimed (prefetched) TIs waiting for a slot. */
   private readonly ready: ClaimedTi[] = [];
   /** TIs executing now (running minus those whose results wait for their batch). */
   private executing = 0;
+  /** The most TIs that executed at once (slots in use), and how many TIs ran in all. */
+  private stats = { peakExecuting: 0, started: 0 };
   /** Mean execution time of recent TIs (moving average), which decides whether to prefetch. */
   private recentMs = Infinity;
   /** A fixed prefetch, or null for the default (on while tasks are short). */
@@ -198,6 +205,8 @@ export class Worker {
       return;
     }
     this.executing++;
+    this.stats.started++;
+    if (this.executing > this.stats.peakExecuting) this.stats.peakExecuting = this.executing;
     const began = performance.now();
     const abort = new AbortController();
     this.aborts.set(ti.id, abort);

@@ -6,8 +6,10 @@
  * the list reports done. 2,000 jobs waiting cost a page or two of `jobs.list` per round and one
  * `jobs.get` per finished job, where polling each job would cost 2,000 `jobs.get` per round.
  *
- * The interval adapts: an eighth of the youngest waiting job's age, between 100 ms and the cap
- * (default 5 s), so short jobs are seen soon and long ones are not polled hard. Where
+ * The interval adapts: an eighth of the youngest waiting job's age, up to the cap (default 5 s),
+ * so short jobs are seen soon and long ones are not polled hard. The floor is 100 ms while at
+ * most 100 jobs wait and 250 ms above that: a round's `jobs.list` returns every job finished
+ * since the oldest waiting one began, so its cost grows with the crowd. Where
  * `jobs.list` is not permitted (403), the poller falls back to `jobs.get` per job, and says so
  * once.
  */
@@ -15,6 +17,9 @@ import type { TaskLogger } from 'updraft';
 import type { BigQueryHook, BigQueryJob } from './hook.ts';
 
 export const MIN_POLL_MS = 100;
+/** The floor once more than FEW_JOBS wait. */
+export const CROWDED_MIN_POLL_MS = 250;
+const FEW_JOBS = 100;
 export const DEFAULT_POLL_CAP_MS = 5_000;
 /** Jobs are listed from this long before the oldest waiting job's creation (clock skew). */
 const LIST_SLACK_MS = 60_000;
@@ -85,9 +90,11 @@ export class JobPoller {
 
   private interval(): number {
     let youngest = Infinity;
+    let count = 0;
     const now = Date.now();
-    for (const set of this.waiting.values()) for (const w of set) youngest = Math.min(youngest, now - w.since);
-    return Math.min(this.opts.capMs, Math.max(MIN_POLL_MS, Number.isFinite(youngest) ? youngest / 8 : MIN_POLL_MS));
+    for (const set of this.waiting.values()) for (const w of set) { youngest = Math.min(youngest, now - w.since); count++; }
+    const floor = count > FEW_JOBS ? CROWDED_MIN_POLL_MS : MIN_POLL_MS;
+    return Math.min(this.opts.capMs, Math.max(floor, Number.isFinite(youngest) ? youngest / 8 : floor));
   }
 
   private async loop(): Promise<void> {

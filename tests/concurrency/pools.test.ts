@@ -39,8 +39,10 @@ describe.skipIf(!pgAvailable)('pools across worker processes on PostgreSQL', () 
 
   it('never runs more TIs of a 2-slot pool than it has slots, across 2 workers and 3 runs', async () => {
     expect(await cluster.cli(['pools', 'set', 'conc_pool', '2'])).toContain('pool conc_pool: 2 slot(s)');
-    await cluster.services(2, 4);
+    // Queued before the services start, so the scheduler's first pass starts all three at once
+    // (triggered while it runs, a loaded machine could finish one run before the last is queued).
     const runs = await Promise.all([0, 1, 2].map(() => cluster.trigger('conc_pool_overlap')));
+    await cluster.services(2, 4);
     for (const pk of runs) expect(await cluster.finished(pk)).toBe(RunState.SUCCESS);
 
     const intervals: Interval[] = [];

@@ -44,9 +44,21 @@ export class FunctionOperator extends BaseOperator {
 
 /** Calling the same task twice in one DAG yields "id", "id__1", "id__2", as in Airflow. */
 export function uniqueTaskId(dag: { hasTask(id: string): boolean }, taskId: string): string {
-  if (!dag.hasTask(qualifyTaskId(taskId))) return taskId;
-  for (let i = 1; ; i++) if (!dag.hasTask(qualifyTaskId(`${taskId}__${i}`))) return `${taskId}__${i}`;
+  const qualified = qualifyTaskId(taskId);
+  if (!dag.hasTask(qualified)) return taskId;
+  // The next suffix to try, per DAG and base id: probing from 1 on every call made a DAG of
+  // n calls to one task quadratic to build.
+  let next = nextSuffix.get(dag);
+  if (!next) nextSuffix.set(dag, (next = new Map()));
+  for (let i = next.get(qualified) ?? 1; ; i++) {
+    if (!dag.hasTask(qualifyTaskId(`${taskId}__${i}`))) {
+      next.set(qualified, i + 1);
+      return `${taskId}__${i}`;
+    }
+  }
 }
+
+const nextSuffix = new WeakMap<object, Map<string, number>>();
 
 /** XComArgs anywhere inside a task's input (nested in arrays and plain objects too). */
 export function findXComArgs(value: unknown, found: XComArg<unknown>[] = []): XComArg<unknown>[] {

@@ -96,6 +96,19 @@ describe('linking', () => {
     expect([...d.tasks.keys()]).toEqual(['produce', 'produce__1', 'custom', 'produce__2', 'g.produce', 'g.produce__1']);
   });
 
+  it('numbers 10,000 calls of one task in linear time', () => {
+    const started = performance.now();
+    const d = dag({ dagId: 'many_repeats' }, () => {
+      produce(undefined, { taskId: 'produce__3' });
+      for (let i = 0; i < 10_000; i++) produce();
+    });
+    // Probing produce__1, produce__2, … on every call took seconds here.
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(d.tasks.size).toBe(10_001);
+    expect(d.hasTask('produce__10000')).toBe(true);
+    expect([...d.tasks.keys()].slice(0, 5)).toEqual(['produce__3', 'produce', 'produce__1', 'produce__2', 'produce__4']);
+  });
+
   it('makes every task output found in nested arrays and objects an upstream', () => {
     const d = dag({ dagId: 'nested_refs' }, () => {
       combine({ nums: [produce(), 2, produce()], meta: { label: label() } });

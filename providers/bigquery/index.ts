@@ -6,6 +6,7 @@
  */
 import { registerGcpConnectionType } from './connection.ts';
 import { testBigQueryConnection } from './connection-test.ts';
+import type { Emulator, EmulatorOptions } from './emulator/server.ts';
 
 registerGcpConnectionType(testBigQueryConnection);
 
@@ -18,4 +19,13 @@ export {
   type BigQueryInsertJobOperatorOptions, type BigQueryJobTaskOptions, type InsertJobSpec,
 } from './operators.ts';
 export { BigQueryTableExistenceSensor, type BigQueryTableExistenceSensorOptions } from './sensors.ts';
-export { startEmulator, type Emulator, type EmulatorOptions } from './emulator/server.ts';
+export type { Emulator, EmulatorOptions } from './emulator/server.ts';
+
+/**
+ * Start Updraft's local BigQuery-compatible server. Loaded on first use: DuckDB, which it runs
+ * SQL in, stays out of every process that only talks to BigQuery.
+ */
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const server = await import('./emulator/server.ts');
+  return server.startEmulator(options);
+}

@@ -91,6 +91,8 @@ export const taskInstances = pgTable('task_instances', {
   mapInput: jsonb('map_input'),
   /** Live progress of an iterate TI: { done, failed, total }. */
   progress: jsonb('progress'),
+  /** When a sensor in reschedule mode (state up_for_reschedule) pokes again. */
+  rescheduleDate: ts('reschedule_date'),
 }, (t) => [
   uniqueIndex('ti_run_task_map').on(t.runPk, t.taskId, t.mapIndex),
   // Matches the claim's order exactly, so claiming never sorts the whole backlog. Partial
@@ -104,6 +106,7 @@ export const taskInstances = pgTable('task_instances', {
   // TIs holding a slot of an include-deferred pool without running (the claim's pool usage).
   index('ti_pool_held_deferred').on(t.pool).where(sql`state = 'deferred' or (state = 'scheduled' and next_method is not null)`),
   index('ti_deferred_retry').on(t.state, t.nextRetryAt).where(sql`state in ('deferred', 'up_for_retry')`),
+  index('ti_reschedule').on(t.rescheduleDate).where(sql`state = 'up_for_reschedule'`),
 ]);
 
 /** Every finished try, kept after the live row moves on. */
@@ -288,3 +291,25 @@ export const dagRunDatasetEvents = pgTable('dag_run_dataset_events', {
   runPk: integer('run_pk').notNull().references(() => dagRuns.id, { onDelete: 'cascade' }),
   eventId: bigint('event_id', { mode: 'number' }).notNull().references(() => datasetEvents.id, { onDelete: 'cascade' }),
 }, (t) => [primaryKey({ columns: [t.runPk, t.eventId] }), index('dag_run_dataset_events_event').on(t.eventId)]);
+
+/**
+ * Callbacks to run on a worker, queued in the transaction that decided them: a TI failed or
+ * retried by the scheduler (a zombie) or a run that closed. A worker claims a row (a lease:
+ * worker_id, claimed_at), runs the callback with the DAG loaded, and deletes it.
+ */
+export const callbackRequests = pgTable('callback_requests', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  /** 'task' (ti_id set) or 'dag' (the run's callback). */
+  scope: text('scope').notNull(),
+  /** Which callback: 'success', 'failure', 'retry', 'skipped' or 'execute'. */
+  kind: text('kind').notNull(),
+  dagId: text('dag_id').notNull(),
+  runPk: integer('run_pk').notNull().references(() => dagRuns.id, { onDelete: 'cascade' }),
+  tiId: bigint('ti_id', { mode: 'number' }),
+  tryNumber: integer('try_number'),
+  /** The error the callback receives, as "Name: message". */
+  error: text('error'),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  workerId: text('worker_id'),
+  claimedAt: ts('claimed_at'),
+}, (t) => [index('callback_requests_claim').on(t.claimedAt, t.id)]);

@@ -43,7 +43,7 @@ for (const driver of drivers) {
     it('applies the migrations, and applying them again changes nothing', async () => {
       const tables = (await database.rows<{ t: string }>(sql`select table_name as t from information_schema.tables where table_schema = 'public'`)).map((r) => r.t);
       expect(tables).toEqual(expect.arrayContaining(['dags', 'import_errors', 'dag_runs', 'task_instances', 'task_instance_history', 'xcom', 'triggers', 'pools', 'connections', 'variables', 'logs', 'jobs',
-        'datasets', 'dataset_events', 'dag_schedule_datasets', 'task_outlet_datasets', 'pending_dataset_events', 'dag_run_dataset_events']));
+        'datasets', 'dataset_events', 'dag_schedule_datasets', 'task_outlet_datasets', 'pending_dataset_events', 'dag_run_dataset_events', 'callback_requests']));
       const indexes = (await database.rows<{ i: string }>(sql`select indexname as i from pg_indexes where tablename = 'dag_runs'`)).map((r) => r.i);
       expect(indexes).toEqual(expect.arrayContaining(['dag_runs_dag_run_id', 'dag_runs_dag_logical_date']));
       await database.migrate();

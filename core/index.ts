@@ -31,6 +31,10 @@ export { DateTimeTrigger, TimeDeltaTrigger, FileTrigger, ExternalTaskTrigger } f
 
 // Sensors
 export { BaseSensorOperator, SensorTimeout, DateTimeSensor, TimeDeltaSensor, FileSensor, ExternalTaskSensor, type SensorOptions } from './sensors/index.ts';
+export {
+  PokeSensorOperator, FunctionSensor, SensorMode, type PokeResult, type PokeSensorOptions, type FunctionSensorOptions, type SensorTask,
+} from './sensors/index.ts';
+export { TaskRescheduled, RESCHEDULE_METHOD } from './authoring/reschedule.ts';
 
 // Errors
 export * from './errors.ts';

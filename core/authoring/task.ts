@@ -8,6 +8,7 @@ import { FunctionOperator, findXComArgs, uniqueTaskId, type TaskFn, type Resolva
 import { IterateOperator, MappedFunctionOperator, type ExpandSpec, type IterateOptions, type IterateResult } from './mapping.ts';
 import { parseDuration } from './duration.ts';
 import { DagDefinitionError } from '../errors.ts';
+import { sensorTask } from '../sensors/function-sensor.ts';
 
 export interface PartialTask<I, R> {
   /** One TI per item (per combination, when several inputs are expanded). */
@@ -65,6 +66,8 @@ export function task<I extends object | void = void, R = unknown>(
     expand: unbound.expand, expandKwargs: unbound.expandKwargs, iterate: unbound.iterate,
   }) as unknown as FunctionTask<I, R>;
 }
+
+task.sensor = sensorTask;
 
 function resolveIterateOptions(taskId: string, o: IterateOptions) {
   const ms = (v: number | string | undefined, fallback: number, what: string) => {

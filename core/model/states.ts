@@ -9,6 +9,8 @@ export const TaskState = {
   RUNNING: 'running',
   DEFERRED: 'deferred',
   UP_FOR_RETRY: 'up_for_retry',
+  /** A sensor in reschedule mode between pokes: holds no slot, comes back at reschedule_date. */
+  UP_FOR_RESCHEDULE: 'up_for_reschedule',
   SUCCESS: 'success',
   FAILED: 'failed',
   SKIPPED: 'skipped',

@@ -7,6 +7,7 @@
 import type { BaseOperator } from '../authoring/operator.ts';
 import type { Context } from '../authoring/context.ts';
 import { FAIL_METHOD, TaskDeferred } from '../authoring/deferral.ts';
+import { RESCHEDULE_METHOD } from '../authoring/reschedule.ts';
 import { FunctionOperator } from '../authoring/function-task.ts';
 import { parseDuration } from '../authoring/duration.ts';
 import { serializeTrigger } from '../triggers/registry.ts';
@@ -27,7 +28,7 @@ export interface DeferralRequest {
 }
 
 export function invokeOperator(op: BaseOperator, context: Context, inputs: unknown, nextMethod: string | null, failure: DeferralFailure | null): unknown {
-  if (!nextMethod || (op instanceof FunctionOperator && nextMethod !== FAIL_METHOD)) return op.run(context, inputs);
+  if (!nextMethod || nextMethod === RESCHEDULE_METHOD || (op instanceof FunctionOperator && nextMethod !== FAIL_METHOD)) return op.run(context, inputs);
   if (nextMethod === FAIL_METHOD) {
     const f = failure ?? { kind: 'error', message: 'the trigger failed', retryable: true };
     const err = f.kind === 'timeout' ? new TaskDeferralTimeout(f.message) : f.retryable ? new TaskDeferralError(f.message) : new TaskFailedNoRetry(f.message);

@@ -27,6 +27,7 @@ import { xcomStorage, type StoredXCom } from '../xcom/storage.ts';
 import { masker } from '../secrets/masker.ts';
 import { renderTaskFields } from './render-task.ts';
 import { outletEventsSchema, withDeclaredOutlets, type OutletEventData } from '../authoring/dataset.ts';
+import { isTaskRescheduled, type TaskRescheduled } from '../authoring/reschedule.ts';
 
 export interface RunInfo {
   logicalDate: Date;
@@ -45,6 +46,8 @@ export interface TaskOutcome {
   endDate: Date;
   nextRetryAt: Date | null;
   deferral: (DeferralRequest & { triggerTimeout: Date | null }) | null;
+  /** Set when a sensor in reschedule mode asked to poke again later. */
+  reschedule?: { at: Date; kwargs: Record<string, unknown> };
   /** Stored forms of values too large to go inline, by XCom key (see xcom/storage.ts). */
   stored?: Map<string, StoredXCom>;
   /** The templated fields as rendered for this try, secrets masked. */
@@ -77,7 +80,8 @@ export interface NextKwargs {
 
 const EVENT_REF = '__xcom_ref__';
 
-type Raw = { ok: true; result: unknown } | { ok: false; error: ErrorData } | { ok: false; deferred: DeferralRequest };
+type Raw = { ok: true; result: unknown } | { ok: false; error: ErrorData } | { ok: false; deferred: DeferralRequest }
+  | { ok: false; rescheduled: TaskRescheduled };
 
 export async function executeTi(ti: ClaimedTi, run: RunInfo, dag: Dag, env: RunnerEnv): Promise<TaskOutcome> {
   const logs = new LogBuffer();
@@ -212,6 +216,7 @@ async function runOnLoop(op: BaseOperator, ti: ClaimedTi, data: ContextData, inp
     if (problem) throw new XComSerializationError(op.dagId, op.taskId, problem.at, problem.what);
     return { ok: true, result };
   } catch (err) {
+    if (isTaskRescheduled(err)) return { ok: false, rescheduled: err };
     if (isTaskDeferred(err)) {
       try {
         return { ok: false, deferred: deferralRequest(err) };
@@ -292,6 +297,11 @@ function toOutcome(ti: ClaimedTi, op: BaseOperator | undefined, run: RunInfo, ra
     const triggerTimeout = limits.length ? new Date(Math.min(...limits)) : null;
     logs.write('info', `deferred on trigger ${d.trigger.name}; resumes in ${d.method}${triggerTimeout ? `, times out at ${triggerTimeout.toISOString()}` : ''}`);
     return { ...base, state: TaskState.DEFERRED, error: null, logs: logs.drain(), deferral: { ...d, triggerTimeout } };
+  }
+  if ('rescheduled' in raw) {
+    const at = raw.rescheduled.rescheduleDate;
+    logs.write('info', `not done yet; rescheduled to poke again at ${at.toISOString()}, freeing the slot`);
+    return { ...base, state: TaskState.UP_FOR_RESCHEDULE, error: null, logs: logs.drain(), reschedule: { at, kwargs: raw.rescheduled.kwargs } };
   }
   const e = raw.error;
   if (e.skip) {

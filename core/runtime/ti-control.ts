@@ -31,7 +31,7 @@ export async function changeTaskInstance(database: Database, target: TiSelector,
     const patch = action === TiAction.CLEAR
       ? { state: TaskState.NONE, endDate: null, nextRetryAt: null }
       : { state: action, endDate: sql`now()` };
-    await tx.update(taskInstances).set({ ...patch, triggerId: null, triggerTimeout: null, nextMethod: null, nextKwargs: null, workerId: null }).where(where);
+    await tx.update(taskInstances).set({ ...patch, triggerId: null, triggerTimeout: null, nextMethod: null, nextKwargs: null, rescheduleDate: null, workerId: null }).where(where);
     if (action === TiAction.CLEAR) {
       // A cleared iterate TI starts over; its checkpoints belong to the runs being discarded.
       await tx.delete(iterateItems).where(inArray(iterateItems.tiId, tis.map((t) => t.id)));

@@ -40,6 +40,7 @@ import { Batcher } from './batcher.ts';
 import { Rerunner } from './rerunner.ts';
 import { installConsoleCapture, type LogLine } from './task-log.ts';
 import { JobType, TaskState } from '../model/states.ts';
+import { RESCHEDULE_METHOD } from '../authoring/reschedule.ts';
 
 export interface WorkerOptions {
   database: Database;
@@ -311,7 +312,7 @@ export class Worker {
       // Per run: the tasks downstream of what finished, and a read of their upstreams' states.
       const runs = new Map<number, { dag: Dag; downstream: Set<string>; probe: string[]; at: number }>();
       for (const o of done) {
-        if (o.state === TaskState.DEFERRED || o.state === TaskState.UP_FOR_RETRY) continue;
+        if (o.state === TaskState.DEFERRED || o.state === TaskState.UP_FOR_RETRY || o.state === TaskState.UP_FOR_RESCHEDULE) continue;
         const dag = dagBag.dags.get(o.ti.dagId);
         if (!dag) continue;
         const run = runs.get(o.ti.runPk) ?? { dag, downstream: new Set<string>(), probe: [], at: -1 };
@@ -350,7 +351,8 @@ export class Worker {
       }
       // Finished TIs free pool and limit slots that TIs on other workers (or queues) may wait for.
       if (scheduled || done.some((o) => o.state !== TaskState.DEFERRED)) statements.push(notifySql(Channel.WORKER, `${FREED_PREFIX}${this.id}`));
-      if (done.some((o) => o.state === TaskState.UP_FOR_RETRY)) statements.push(notifySql(Channel.SCHEDULER));
+      // The scheduler releases retries and reschedules when they are due: it arms its timer.
+      if (done.some((o) => o.state === TaskState.UP_FOR_RETRY || o.state === TaskState.UP_FOR_RESCHEDULE)) statements.push(notifySql(Channel.SCHEDULER));
       const parked = new Set(done.filter((o) => o.deferral).map((o) => triggerIds.get(o.ti.id)!));
       if (parked.size) statements.push(notifySql(Channel.TRIGGERER, [...parked].join(',')));
       if (free > 0) statements.push(...claimStatements(this.id, this.queues, free));
@@ -377,6 +379,13 @@ export class Worker {
   private finishOf(o: TaskOutcome, triggerId: number | null): TiFinish {
     const d = o.deferral;
     const finished = o.state !== TaskState.DEFERRED;
+    if (o.reschedule) {
+      return {
+        id: o.ti.id, tryNumber: o.ti.tryNumber, state: o.state, error: null, nextRetryAt: null, endDate: o.endDate,
+        duration: (o.endDate.getTime() - o.ti.startDate.getTime()) / 1000,
+        nextMethod: RESCHEDULE_METHOD, nextKwargs: { kwargs: o.reschedule.kwargs }, rescheduleDate: o.reschedule.at,
+      };
+    }
     return {
       id: o.ti.id, tryNumber: o.ti.tryNumber, state: o.state, error: o.error, nextRetryAt: o.nextRetryAt,
       endDate: finished ? o.endDate : null,

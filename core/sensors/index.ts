@@ -13,3 +13,5 @@ export {
 } from './date-time.ts';
 export { FileSensor, type FileSensorOptions, type FilePath } from './file.ts';
 export { ExternalTaskSensor, type ExternalTaskSensorOptions } from './external-task.ts';
+export { PokeSensorOperator, SensorMode, type PokeResult, type PokeSensorOptions } from './poke-sensor.ts';
+export { FunctionSensor, sensorTask, type FunctionSensorOptions, type PokeFn, type SensorTask, type SensorTaskOptions } from './function-sensor.ts';

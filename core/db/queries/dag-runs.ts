@@ -96,7 +96,7 @@ async function createTaskInstances(ex: Executor, runPk: number, runId: string, d
   return rows.filter((r) => r.state === TaskState.SCHEDULED).length;
 }
 
-const UNFINISHED = [TaskState.NONE, TaskState.SCHEDULED, TaskState.RUNNING, TaskState.UP_FOR_RETRY, TaskState.DEFERRED];
+const UNFINISHED = [TaskState.NONE, TaskState.SCHEDULED, TaskState.RUNNING, TaskState.UP_FOR_RETRY, TaskState.UP_FOR_RESCHEDULE, TaskState.DEFERRED];
 
 /** Close the run if every TI is finished: failed if any leaf failed, else success. */
 export async function finishRunIfDone(ex: Executor, runPk: number, dag: Dag): Promise<RunState | null> {

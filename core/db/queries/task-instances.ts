@@ -140,6 +140,8 @@ export interface TiFinish {
   nextMethod?: string | null;
   nextKwargs?: unknown;
   triggerTimeout?: Date | null;
+  /** Set when a sensor in reschedule mode is parked until this time. */
+  rescheduleDate?: Date | null;
 }
 
 /** Apply finishes for TIs this worker still owns (recording ended tries); returns the ids that applied. */
@@ -159,7 +161,7 @@ export function finishTisStatement(workerId: string, items: TiFinish[], requireA
   const values = JSON.stringify(items.map((i) => ({
     id: i.id, try_number: i.tryNumber, state: i.state, end_date: iso(i.endDate), duration: i.duration, error: i.error === null ? null : storableText(i.error),
     next_retry_at: iso(i.nextRetryAt), trigger_id: i.triggerId ?? null, next_method: i.nextMethod ?? null,
-    next_kwargs: i.nextKwargs ?? null, trigger_timeout: iso(i.triggerTimeout),
+    next_kwargs: i.nextKwargs ?? null, trigger_timeout: iso(i.triggerTimeout), reschedule_date: iso(i.rescheduleDate),
   })));
   // One statement: apply the finishes and copy every try that ended into the history table.
   return sql`
@@ -167,15 +169,18 @@ export function finishTisStatement(workerId: string, items: TiFinish[], requireA
       update task_instances t
       set state = v.state, end_date = v.end_date, duration = v.duration, error = v.error, next_retry_at = v.next_retry_at,
           trigger_id = v.trigger_id, next_method = v.next_method, next_kwargs = v.next_kwargs, trigger_timeout = v.trigger_timeout,
-          worker_id = case when v.state = ${lit(TaskState.DEFERRED)} then null else t.worker_id end
+          reschedule_date = v.reschedule_date,
+          worker_id = case when v.state in (${lit(TaskState.DEFERRED)}, ${lit(TaskState.UP_FOR_RESCHEDULE)}) then null else t.worker_id end
       from jsonb_to_recordset(${values}::jsonb) as v(id bigint, try_number int, state text, end_date timestamptz, duration float8,
-        error text, next_retry_at timestamptz, trigger_id bigint, next_method text, next_kwargs jsonb, trigger_timeout timestamptz)
+        error text, next_retry_at timestamptz, trigger_id bigint, next_method text, next_kwargs jsonb, trigger_timeout timestamptz,
+        reschedule_date timestamptz)
       where t.id = v.id and t.state = ${lit(TaskState.RUNNING)} and t.worker_id = ${workerId} and t.try_number = v.try_number
       returning t.*
     ), history as (
       insert into task_instance_history (ti_id, dag_id, run_id, task_id, map_index, try_number, state, worker_id, start_date, end_date, duration, error)
       select id, dag_id, run_id, task_id, map_index, try_number, state, worker_id, start_date, end_date, duration, error
-      from finished where state <> ${lit(TaskState.DEFERRED)}
+      -- A deferral or a reschedule pauses the try; it has not ended.
+      from finished where state not in (${lit(TaskState.DEFERRED)}, ${lit(TaskState.UP_FOR_RESCHEDULE)})
     )
     ${requireAll
     // The check is the outer side, so it runs even when nothing applied.
@@ -228,18 +233,26 @@ export async function handBackTis(ex: Executor, workerId: string, ids: number[])
   return rows.map((r) => r.id);
 }
 
-/** Retries whose time has come go back to scheduled. Returns how many, and the next due time. */
+/** Retries and sensor reschedules whose time has come go back to scheduled. Returns how many. */
 export async function releaseDueRetries(ex: Executor): Promise<number> {
   const rows = await ex.update(taskInstances)
     .set({ state: TaskState.SCHEDULED, scheduledAt: sql`now()`, nextRetryAt: null })
     .where(and(eq(taskInstances.state, TaskState.UP_FOR_RETRY), lte(taskInstances.nextRetryAt, sql`now()`)))
     .returning({ id: taskInstances.id });
-  return rows.length;
+  const pokes = await ex.update(taskInstances)
+    .set({ state: TaskState.SCHEDULED, scheduledAt: sql`now()`, rescheduleDate: null })
+    .where(and(eq(taskInstances.state, TaskState.UP_FOR_RESCHEDULE), lte(taskInstances.rescheduleDate, sql`now()`)))
+    .returning({ id: taskInstances.id });
+  return rows.length + pokes.length;
 }
 
+/** The earliest time a retry or a reschedule is due (each read through its own partial index). */
 export async function nextRetryDue(ex: Executor): Promise<Date | null> {
-  const [row] = await ex.select({ at: sql<Date | string | null>`min(${taskInstances.nextRetryAt})` })
-    .from(taskInstances).where(eq(taskInstances.state, TaskState.UP_FOR_RETRY));
+  const [row] = await ex.select({
+    at: sql<Date | string | null>`least(
+      (select min(next_retry_at) from task_instances where state = ${lit(TaskState.UP_FOR_RETRY)}),
+      (select min(reschedule_date) from task_instances where state = ${lit(TaskState.UP_FOR_RESCHEDULE)}))`,
+  }).from(sql`(select 1) as one`);
   return row?.at ? new Date(row.at) : null;
 }
 

@@ -24,24 +24,34 @@ const abortable = (ms: number, signal?: AbortSignal) => new Promise<void>((resol
 export { abortable as sleep };
 
 export class TokenBucket {
-  /** The theoretical arrival time of the next request (GCRA); callers reserve slots by advancing it. */
+  /** The theoretical arrival time of the next request (GCRA), advanced when a request actually goes. */
   private tat = 0;
   private closedUntil = 0;
+  /** Callers take turns: each waits for its slot after the previous one went. */
+  private turn: Promise<void> = Promise.resolve();
 
   constructor(readonly limit: RateLimit | null) {}
 
-  /** Wait for a token. Slots are reserved in call order, so waiters never overlap the budget. */
-  async take(signal?: AbortSignal): Promise<void> {
-    const now = Date.now();
-    let start = Math.max(now, this.closedUntil);
-    if (this.limit) {
-      const interval = 1000 / this.limit.rate;
-      const tat = Math.max(this.tat, now);
-      start = Math.max(tat - (this.limit.burst - 1) * interval, start);
-      this.tat = Math.max(tat, start) + interval;
+  /**
+   * Wait for a token, in call order. Slots are counted from when requests actually go, not when
+   * they were promised: a process that stalls (a busy event loop) then sends its overdue
+   * requests spaced out, not in one burst the server would count against the budget.
+   */
+  take(signal?: AbortSignal): Promise<void> {
+    const mine = this.turn.then(() => this.waitForSlot(signal));
+    this.turn = mine.catch(() => {});
+    return mine;
+  }
+
+  private async waitForSlot(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      const now = Date.now();
+      let start = Math.max(now, this.closedUntil);
+      if (this.limit) start = Math.max(start, Math.max(this.tat, now) - (this.limit.burst - 1) * (1000 / this.limit.rate));
+      if (start <= now) break;
+      await abortable(start - now, signal);
     }
-    const wait = start - now;
-    if (wait > 0) await abortable(wait, signal);
+    if (this.limit) this.tat = Math.max(this.tat, Date.now()) + 1000 / this.limit.rate;
   }
 
   /** Hold every caller until `until` (epoch ms). */

@@ -11,13 +11,21 @@ import { Triggerer } from '../triggerer/index.ts';
 export interface LocalRunResult {
   dagId: string;
   runId: string;
+  runPk: number;
   state: string;
-  taskInstances: { taskId: string; mapIndex: number; state: string; tryNumber: number; id: number; error: string | null }[];
+  startDate: Date | null;
+  endDate: Date | null;
+  taskInstances: {
+    taskId: string; mapIndex: number; state: string; tryNumber: number; id: number; error: string | null;
+    startDate: Date | null; endDate: Date | null; duration: number | null;
+  }[];
 }
 
 export async function runDagLocally(database: Database, bag: DagBag, dag: Dag, conf: Record<string, unknown>,
   opts: { onlyTask?: string; onProgress?: (line: string) => void; secrets?: Secrets } = {}): Promise<LocalRunResult> {
   await database.db.transaction((tx) => queries.dags.syncDagBag(tx, bag.dags.values(), bag.errors));
+  // A test run ignores isPausedUponCreation: the database is this run's alone.
+  await queries.dags.setPaused(database.db, dag.dagId, false);
   const { runPk, runId } = await triggerDagRun(database, dag, conf);
   const scheduler = await Scheduler.create({ database, dagBag: bag, watchFiles: false, createScheduledRuns: false, zombieThresholdMs: 3_600_000 });
   if (opts.onlyTask) {
@@ -47,8 +55,11 @@ export async function runDagLocally(database: Database, bag: DagBag, dag: Dag, c
       if (run && (run.state === RunState.SUCCESS || run.state === RunState.FAILED || onlyDone)) {
         const state = opts.onlyTask ? (tis.find((t) => t.taskId === opts.onlyTask)!.state === 'success' ? 'success' : 'failed') : run.state;
         return {
-          dagId: dag.dagId, runId, state,
-          taskInstances: tis.map((t) => ({ taskId: t.taskId, mapIndex: t.mapIndex, state: t.state, tryNumber: t.tryNumber, id: t.id, error: t.error })),
+          dagId: dag.dagId, runId, runPk, state, startDate: run.startDate, endDate: run.endDate,
+          taskInstances: tis.map((t) => ({
+            taskId: t.taskId, mapIndex: t.mapIndex, state: t.state, tryNumber: t.tryNumber, id: t.id, error: t.error,
+            startDate: t.startDate, endDate: t.endDate, duration: t.duration,
+          })),
         };
       }
       await new Promise((r) => setTimeout(r, 25));

@@ -12,6 +12,7 @@ import * as pools from './commands/pools.ts';
 import * as conns from './commands/connections.ts';
 import * as datasets from './commands/datasets.ts';
 import { tasksRender } from './commands/render.ts';
+import * as inspect from './commands/inspect.ts';
 import { TiAction } from '../core/index.ts';
 
 const USAGE = `usage: updraft <command>
@@ -29,12 +30,20 @@ const USAGE = `usage: updraft <command>
   bigquery-emulator [--port 9050] [--project P] [--data-dir D] [--job-duration MS]
                                      a local BigQuery-compatible server (REST v2, SQL in DuckDB)
                                      to develop and test DAGs offline; not a BigQuery replacement
-  dags list [--json]                 DAGs found in the DAGs folder
+  dags list [--json]                 DAGs found in the DAGs folder, paused or not
+  dags pause|unpause <dagId>         a paused DAG creates no scheduled runs and starts no queued ones
+                                     (running tasks finish); isPausedUponCreation starts a DAG paused
+  dags show <dagId> [--dot] [--json] the task graph as text, or Graphviz with --dot
   dags trigger <dagId> [--conf JSON] [--run-id ID] [--priority N] [--tag key=value]...
   dags test <dagId> [--conf JSON] [--json]
-                                     one run, in-process, to completion
+                                     one run, in-process, to completion; --json: every TI's state,
+                                     try, start, end, duration, error and return value (cut past 2,000 chars)
   tasks test <dagId> <taskId>        run one task, ignoring its dependencies
   tasks logs <runId> <taskId> [--try N] [--json]
+  tasks states-for-dag-run <dagId> <runId> [--json]
+  xcom get <dagId> <runId> <taskId> [--key K] [--map-index N] [--json]
+                                     one XCom's value (default key return_value)
+  xcom list <dagId> <runId> [--task T] [--json]
   tasks clear|mark-failed|mark-success <dagId> <runId> <taskId>
                                      change a TI by hand (a deferred one has its trigger killed)
   triggers list [--json]             triggers, their triggerer, age and waiting TIs
@@ -68,6 +77,13 @@ function priorityArg(v: string | undefined): number {
   if (v === undefined) return 0;
   const n = Number(v);
   if (!Number.isInteger(n)) throw new UsageError(`--priority must be an integer, got "${v}"`);
+  return n;
+}
+
+function mapIndexArg(v: string | undefined): number {
+  if (v === undefined) return -1;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < -1) throw new UsageError(`--map-index must be an integer ≥ 0 (or -1 for an unmapped task), got "${v}"`);
   return n;
 }
 
@@ -124,6 +140,10 @@ async function main(argv: string[]): Promise<number> {
       'show-secrets': { type: 'boolean', default: false },
       default: { type: 'string' },
       'logical-date': { type: 'string' },
+      dot: { type: 'boolean', default: false },
+      key: { type: 'string', default: 'return_value' },
+      'map-index': { type: 'string' },
+      task: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -142,7 +162,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return cmd || values.help ? 0 : 2;
   }
-  const key = ['db', 'dags', 'tasks', 'runs', 'triggers', 'pools', 'connections', 'variables', 'datasets'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
+  const key = ['db', 'dags', 'tasks', 'runs', 'triggers', 'pools', 'connections', 'variables', 'datasets', 'xcom'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
   switch (key) {
     case 'standalone': await services.standalone(); return 0;
     case 'bigquery-emulator': await services.bigqueryEmulator({
@@ -177,6 +197,12 @@ async function main(argv: string[]): Promise<number> {
     case 'tasks mark-success': await triggers.changeTask(TiAction.MARK_SUCCESS, need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>')); return 0;
     case 'db migrate': await dags.dbMigrate(); return 0;
     case 'dags list': await dags.dagsList(values.json); return 0;
+    case 'dags pause': await inspect.dagsSetPaused(need(a, '<dagId>'), true, values.json); return 0;
+    case 'dags unpause': await inspect.dagsSetPaused(need(a, '<dagId>'), false, values.json); return 0;
+    case 'dags show': await inspect.dagsShow(need(a, '<dagId>'), values.dot, values.json); return 0;
+    case 'tasks states-for-dag-run': await inspect.statesForDagRun(need(a, '<dagId>'), need(b, '<runId>'), values.json); return 0;
+    case 'xcom get': await inspect.xcomGet(need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>'), values.key, mapIndexArg(values['map-index']), values.json); return 0;
+    case 'xcom list': await inspect.xcomList(need(a, '<dagId>'), need(b, '<runId>'), values.task, values.json); return 0;
     case 'dags trigger': await dags.dagsTrigger(need(a, '<dagId>'), values.conf, values['run-id'], priorityArg(values.priority), values.tag ?? []); return 0;
     case 'dags test': return dags.dagsTest(need(a, '<dagId>'), values.conf, values.json);
     case 'tasks test': return dags.dagsTest(need(a, '<dagId>'), values.conf, values.json, need(b, '<taskId>'));

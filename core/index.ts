@@ -5,14 +5,16 @@
 
 // Authoring
 export { dag, taskGroup, findCycle, Dag, type DagOptions, type SerializedDag, type SerializedTask } from './authoring/dag.ts';
-export { BaseOperator, XComArg, chain, ExecutionMode, baseOptions, type TaskOptions, type Linkable, type TaskGroupRef } from './authoring/operator.ts';
+export { BaseOperator, XComArg, chain, ExecutionMode, baseOptions, type TaskOptions, type TeardownOptions, type Linkable, type TaskGroupRef } from './authoring/operator.ts';
 export { task, type FunctionTask, type PartialTask } from './authoring/task.ts';
+export { BranchOperator, type BranchOptions, type BranchTarget, type ShortCircuitOptions } from './authoring/branching.ts';
 export { type Resolvable } from './authoring/function-task.ts';
 export { MappedFunctionOperator, IterateOperator, type IterateOptions, type IterateResult, type ExpandSpec } from './authoring/mapping.ts';
 export { semaphore, type Semaphore } from './authoring/semaphore.ts';
 export { TriggerRule, TRIGGER_RULES, evaluateTriggerRule, type UpstreamCounts, type RuleVerdict } from './authoring/trigger-rules.ts';
 export { retryDelayMs, shouldRetry, type RetryPolicy } from './authoring/retry.ts';
 export { intervalsToRun, nextFireAfter, validateSchedule, presetToCron, type DataInterval } from './authoring/schedule.ts';
+export { ScheduleKind, scheduleKind, nextDueAt } from './authoring/timetables.ts';
 export { parseDuration, type Duration } from './authoring/duration.ts';
 export type { Context, TaskLogger, TaskInstanceHandle, VariableOptions, PreviousTry, OutletEvents } from './authoring/context.ts';
 export {
@@ -35,6 +37,7 @@ export {
   PokeSensorOperator, FunctionSensor, SensorMode, type PokeResult, type PokeSensorOptions, type FunctionSensorOptions, type SensorTask,
 } from './sensors/index.ts';
 export { TaskRescheduled, RESCHEDULE_METHOD } from './authoring/reschedule.ts';
+export { CallbackKind, type TaskCallback, type TaskCallbacks, type DagCallback, type DagCallbacks, type DagRunContext } from './authoring/callbacks.ts';
 
 // Errors
 export * from './errors.ts';

@@ -10,6 +10,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import cron, { type ScheduledTask } from 'node-cron';
 import {
   Channel, notify, queries, evaluateRun, intervalsToRun, RunType, TaskState, JobType, shouldRetry, retryDelayMs, Rerunner,
+  ScheduleKind, scheduleKind, nextDueAt,
   type Database, type DagBag, type Dag, type Tx, type RunQueueLimits,
 } from '../core/index.ts';
 import { createDatasetTriggeredRuns } from './dataset-runs.ts';
@@ -36,6 +37,7 @@ export class Scheduler {
   private stopped = false;
   private readonly tickers = new Map<string, { expr: string; task: ScheduledTask }>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly intervalTimers = new Map<string, NodeJS.Timeout>();
   private retryTimer?: NodeJS.Timeout;
   private watcher?: FSWatcher;
   private unlisten?: () => Promise<void>;
@@ -114,9 +116,11 @@ export class Scheduler {
       for (const row of rows) {
         if (row.isPaused) continue;
         const dag = this.opts.dagBag.dags.get(row.dagId)!;
+        const continuous = scheduleKind(dag.schedule!) === ScheduleKind.CONTINUOUS;
         const due = intervalsToRun({
           schedule: dag.schedule!, timezone: dag.timezone, startDate: dag.startDate!, endDate: dag.endDate,
           catchup: dag.catchup, lastIntervalEnd: row.lastIntervalEnd, now: new Date(), limit,
+          activeRuns: continuous ? await queries.dagRuns.activeRunCount(tx, dag.dagId) : undefined,
         });
         for (const interval of due) {
           await queries.dagRuns.createRun(tx, {
@@ -187,6 +191,7 @@ export class Scheduler {
       if (!zombies.length) return false;
       const finishedRuns = new Map<number, { dag: Dag; taskIds: Set<string> }>();
       let retried = false;
+      let queuedCallbacks = false;
       for (const z of zombies) {
         const dag = dagBag.dags.get(z.dagId);
         const op = dag?.tasks.get(z.taskId);
@@ -196,6 +201,11 @@ export class Scheduler {
         const message = `ZombieTaskError: worker ${z.workerId ?? '(unknown)'} stopped heartbeating for over ${threshold / 1000}s while running this task`;
         await this.finishZombie(tx, z.id, retry ? TaskState.UP_FOR_RETRY : TaskState.FAILED, message, retry ? new Date(Date.now() + delay) : null);
         this.log(`${z.dagId}.${z.taskId} try ${z.tryNumber}: ${message}; ${retry ? 'will retry' : 'failed'}`);
+        // Its callback runs on a worker, which has the DAG loaded; queued with the state change.
+        if (retry ? op?.options.onRetryCallback : op?.options.onFailureCallback) {
+          await queries.callbacks.enqueueCallbacks(tx, [{ scope: 'task', kind: retry ? 'retry' : 'failure', dagId: z.dagId, runPk: z.runPk, tiId: z.id, tryNumber: z.tryNumber, error: message }]);
+          queuedCallbacks = true;
+        }
         if (retry) retried = true;
         else if (dag) {
           const entry = finishedRuns.get(z.runPk) ?? { dag, taskIds: new Set<string>() };
@@ -207,6 +217,7 @@ export class Scheduler {
         await evaluateRun(tx, runPk, dag, taskIds, { maxMapLength: this.opts.maxMapLength });
         await queries.dagRuns.finishRunIfDone(tx, runPk, dag);
       }
+      if (queuedCallbacks) await notify(tx, Channel.WORKER, queries.callbacks.CALLBACKS_PAYLOAD);
       // Reaped TIs free their pool slots even when nothing new was scheduled.
       await notify(tx, Channel.WORKER);
       return retried;
@@ -225,10 +236,14 @@ export class Scheduler {
     await queries.logs.writeLogs(tx, [{ tiId, tryNumber: Number(ti.try_number), ts: new Date(), level: 'error', message: error }]);
   }
 
-  /** node-cron ticks wake the scheduler at each DAG's fire times; run creation itself is idempotent. */
+  /**
+   * node-cron ticks wake the scheduler at each DAG's fire times; run creation itself is idempotent.
+   * Duration and @once schedules get a timer instead; @continuous wakes on its run's end (NOTIFY).
+   */
   private syncTickers(): void {
     const wanted = new Map<string, Dag>();
-    for (const d of this.opts.dagBag.dags.values()) if (d.schedule) wanted.set(d.dagId, d);
+    this.syncIntervalTimers();
+    for (const d of this.opts.dagBag.dags.values()) if (d.schedule && scheduleKind(d.schedule) === ScheduleKind.CRON) wanted.set(d.dagId, d);
     for (const [id, t] of this.tickers) {
       if (wanted.get(id)?.schedule !== t.expr) {
         void t.task.destroy();
@@ -240,6 +255,24 @@ export class Scheduler {
       const task = cron.schedule(d.schedule!, () => void this.wake(), { timezone: d.timezone, name: `updraft:${id}` });
       this.tickers.set(id, { expr: d.schedule!, task });
     }
+  }
+
+  private syncIntervalTimers(): void {
+    for (const t of this.intervalTimers.values()) clearTimeout(t);
+    this.intervalTimers.clear();
+    for (const d of this.opts.dagBag.dags.values()) if (d.schedule && d.startDate) this.armIntervalTimer(d.dagId, d.schedule, d.startDate);
+  }
+
+  private armIntervalTimer(dagId: string, schedule: string, startDate: Date): void {
+    const at = nextDueAt(schedule, startDate, new Date());
+    if (!at || this.stopped) return;
+    // setTimeout holds at most about 24.8 days; a longer wait re-arms on the way.
+    const t = setTimeout(() => {
+      void this.wake();
+      this.armIntervalTimer(dagId, schedule, startDate);
+    }, Math.min(2 ** 31 - 1, Math.max(0, at.getTime() - Date.now()) + 5));
+    t.unref();
+    this.intervalTimers.set(dagId, t);
   }
 
   private watchFolder(): void {
@@ -278,6 +311,7 @@ export class Scheduler {
     this.passes.stop();
     for (const t of this.timers) clearInterval(t);
     clearTimeout(this.retryTimer);
+    for (const t of this.intervalTimers.values()) clearTimeout(t);
     for (const t of this.tickers.values()) await t.task.destroy();
     this.tickers.clear();
     this.watcher?.close();

@@ -24,14 +24,17 @@ export async function dbMigrate(): Promise<void> {
 }
 
 export async function dagsList(json: boolean): Promise<void> {
-  const config = loadConfig();
+  const { config, database } = await openEnv();
   const bag = await loadBag(config);
+  // Paused is database state; a DAG no scheduler has synced yet shows what it will start as.
+  const paused = new Map((await queries.dags.listDagRows(database.db).finally(() => database.close())).map((r) => [r.dagId, r.isPaused]));
   const rows = [...bag.dags.values()].sort((a, b) => a.dagId.localeCompare(b.dagId)).map((d) => ({
-    dagId: d.dagId, schedule: d.schedule ?? (d.datasetSchedule && `datasets: ${describeCondition(d.datasetSchedule)}`), tasks: d.tasks.size, fileloc: d.fileloc, tags: d.tags,
+    dagId: d.dagId, schedule: d.schedule ?? (d.datasetSchedule && `datasets: ${describeCondition(d.datasetSchedule)}`), tasks: d.tasks.size,
+    paused: paused.get(d.dagId) ?? d.isPausedUponCreation, fileloc: d.fileloc, tags: d.tags,
   }));
   if (json) printJson({ dags: rows, importErrors: [...bag.errors].map(([fileloc, error]) => ({ fileloc, error })) });
   else {
-    out(`${table(rows, ['dagId', 'schedule', 'tasks', 'fileloc'])}\n`);
+    out(`${table(rows, ['dagId', 'schedule', 'tasks', 'paused', 'fileloc'])}\n`);
     if (bag.errors.size) process.stderr.write(`${bag.errors.size} file(s) failed to import; run \`updraft import-errors\`\n`);
   }
 }
@@ -79,14 +82,22 @@ export async function dagsTest(dagId: string, confRaw: string | undefined, json:
       onProgress: json ? undefined : (line) => process.stderr.write(`  ${line}\n`),
     });
     if (json) {
-      printJson({ dagId: result.dagId, runId: result.runId, state: result.state, taskInstances: result.taskInstances.map(({ taskId, mapIndex, state, tryNumber }) => ({ taskId, mapIndex, state, tryNumber })) });
+      const taskInstances = [];
+      for (const { id, ...t } of result.taskInstances) {
+        const value = await queries.xcom.readXCom(database.db, result.runPk, t.taskId, 'return_value', t.mapIndex);
+        taskInstances.push({ ...t, ...returnValuePreview(value) });
+      }
+      const { dagId: d, runId, state, startDate, endDate } = result;
+      printJson({ dagId: d, runId, state, startDate, endDate, taskInstances });
     } else {
-      const shown = onlyTask ? result.taskInstances.filter((t) => t.taskId === onlyTask) : result.taskInstances;
-      out(`${table(shown, ['taskId', 'mapIndex', 'state', 'tryNumber', 'error'])}\n`);
+      const shown = (onlyTask ? result.taskInstances.filter((t) => t.taskId === onlyTask) : result.taskInstances)
+        .map((t) => ({ ...t, duration: formatSeconds(t.duration) }));
+      out(`${table(shown, ['taskId', 'mapIndex', 'state', 'tryNumber', 'duration', 'error'])}\n`);
       if (onlyTask) {
         for (const t of shown) for (const l of await queries.logs.readLogs(database.db, t.id)) out(`[${l.ts.toISOString()}] ${l.level.toUpperCase()} ${l.message}\n`);
       }
-      out(`run ${result.runId}: ${result.state}\n`);
+      const runSeconds = result.startDate && result.endDate ? (result.endDate.getTime() - result.startDate.getTime()) / 1000 : null;
+      out(`run ${result.runId}: ${result.state}${runSeconds === null ? '' : ` in ${formatSeconds(runSeconds)}`}\n`);
     }
     return result.state === 'success' ? 0 : 1;
   } finally {
@@ -146,4 +157,19 @@ export async function runsShow(runId: string, dagId: string | undefined, json: b
   } finally {
     await database.close();
   }
+}
+
+/** Return values longer than this (as JSON) are cut in `dags test --json`, which says so. */
+export const RETURN_VALUE_LIMIT = 2000;
+
+export function returnValuePreview(value: unknown): { returnValue: unknown; returnValueTruncated?: { totalChars: number; shownChars: number } } {
+  if (value === undefined) return { returnValue: null };
+  const text = JSON.stringify(value) ?? 'null';
+  if (text.length <= RETURN_VALUE_LIMIT) return { returnValue: value };
+  return { returnValue: text.slice(0, RETURN_VALUE_LIMIT), returnValueTruncated: { totalChars: text.length, shownChars: RETURN_VALUE_LIMIT } };
+}
+
+export function formatSeconds(seconds: number | null): string | null {
+  if (seconds === null) return null;
+  return seconds < 10 ? `${seconds.toFixed(3)}s` : `${seconds.toFixed(1)}s`;
 }

@@ -8,7 +8,9 @@ import { DagDefinitionError, InvalidConfError } from '../errors.ts';
 import { withDag, withGroup, qualifyTaskId, currentDag, type BuildTarget } from './build-context.ts';
 import { BaseOperator, formatZodIssues, type TaskGroupRef, type TaskOptions } from './operator.ts';
 import { validateSchedule, presetToCron } from './schedule.ts';
+import { timetableError } from './timetables.ts';
 import { findXComArgs } from './function-task.ts';
+import { callbacksSchema, callbackList, type DagCallback, type DagCallbacks } from './callbacks.ts';
 import { MappedFunctionOperator, IterateOperator } from './mapping.ts';
 import type { TriggerRule } from './trigger-rules.ts';
 import { tagLimitSchema, tagLimitKeys, type TagLimit } from './limits.ts';
@@ -33,6 +35,7 @@ const dagOptionsSchema = z.object({
   startDate: dateLike.nullable().default(null),
   endDate: dateLike.nullable().default(null),
   catchup: z.boolean().default(false),
+  isPausedUponCreation: z.boolean().default(false),
   maxActiveRuns: z.number().int().positive().default(16),
   maxActiveTasks: z.number().int().positive().default(16),
   tags: z.array(z.string()).default([]),
@@ -45,12 +48,15 @@ const dagOptionsSchema = z.object({
   templateSearchPath: z.array(z.string()).default([]),
   userDefinedMacros: z.record(z.string(), z.unknown()).default({}),
   userDefinedFilters: z.record(z.string(), z.custom<(...args: any[]) => unknown>((v) => typeof v === 'function', 'filters are functions')).default({}),
+  onSuccessCallback: callbacksSchema,
+  onFailureCallback: callbacksSchema,
 }).strict();
 
 export interface DagOptions<P extends z.ZodType = z.ZodType> {
   dagId: string;
   /**
-   * Cron string, a preset (@hourly, @daily, @weekly, @monthly, @yearly), null for manual runs
+   * Cron string, a preset (@hourly, @daily, @weekly, @monthly, @yearly), a duration such as
+   * "30m" (intervals from startDate), "@once", "@continuous" (needs maxActiveRuns: 1), null for manual runs
    * only, or datasets: a dataset, a list of datasets (all of them), or an any()/all() condition.
    */
   schedule?: string | null | DatasetSchedule;
@@ -59,6 +65,8 @@ export interface DagOptions<P extends z.ZodType = z.ZodType> {
   startDate?: Date | string | null;
   endDate?: Date | string | null;
   catchup?: boolean;
+  /** A DAG first seen by a scheduler starts paused (`updraft dags unpause` starts it). */
+  isPausedUponCreation?: boolean;
   maxActiveRuns?: number;
   maxActiveTasks?: number;
   tags?: string[];
@@ -77,6 +85,10 @@ export interface DagOptions<P extends z.ZodType = z.ZodType> {
   userDefinedMacros?: Record<string, unknown>;
   /** Extra template filters: `{{ value | myFilter }}`. */
   userDefinedFilters?: Record<string, (...args: any[]) => unknown>;
+  /** Called on a worker when a run ends in success. */
+  onSuccessCallback?: DagCallbacks;
+  /** Called on a worker when a run ends failed. */
+  onFailureCallback?: DagCallbacks;
 }
 
 export interface SerializedTask {
@@ -102,6 +114,13 @@ export interface SerializedTask {
   mapped: 'expand' | 'iterate' | null;
   /** URIs of the datasets the task updates. */
   outlets: string[];
+  /** Setup / teardown role (clearing a task clears its setups and teardowns too). */
+  setup: boolean;
+  teardown: boolean;
+  onFailureFailDagrun: boolean;
+  /** dependsOnPast, or waitForDownstream (which implies it): the TI waits on the previous run. */
+  dependsOnPast: boolean;
+  waitForDownstream: boolean;
 }
 
 export interface SerializedDag {
@@ -130,6 +149,7 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
   readonly startDate: Date | null;
   readonly endDate: Date | null;
   readonly catchup: boolean;
+  readonly isPausedUponCreation: boolean;
   readonly maxActiveRuns: number;
   readonly maxActiveTasks: number;
   readonly tags: string[];
@@ -142,6 +162,8 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
   readonly templateSearchPath: readonly string[];
   readonly userDefinedMacros: Readonly<Record<string, unknown>>;
   readonly userDefinedFilters: Readonly<Record<string, (...args: any[]) => unknown>>;
+  /** Run callbacks by the run's final state. */
+  readonly runCallbacks: { readonly success: readonly DagCallback[]; readonly failed: readonly DagCallback[] };
   readonly tasks = new Map<string, BaseOperator>();
   /** Set by the loader: the file this DAG came from. */
   fileloc = '<unknown>';
@@ -165,6 +187,7 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
     this.startDate = o.startDate;
     this.endDate = o.endDate;
     this.catchup = o.catchup;
+    this.isPausedUponCreation = o.isPausedUponCreation;
     this.maxActiveRuns = o.maxActiveRuns;
     this.maxActiveTasks = o.maxActiveTasks;
     this.tags = o.tags;
@@ -177,8 +200,9 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
     this.templateSearchPath = o.templateSearchPath;
     this.userDefinedMacros = o.userDefinedMacros;
     this.userDefinedFilters = o.userDefinedFilters;
+    this.runCallbacks = { success: callbackList(o.onSuccessCallback as DagCallbacks | undefined), failed: callbackList(o.onFailureCallback as DagCallbacks | undefined) };
 
-    const scheduleError = validateSchedule(cron, o.timezone);
+    const scheduleError = validateSchedule(cron, o.timezone) ?? (cron === null ? null : timetableError(cron, o.maxActiveRuns));
     if (scheduleError) throw new DagDefinitionError(this.dagId, scheduleError);
     if (this.schedule && !this.startDate) {
       throw new DagDefinitionError(this.dagId, `a scheduled DAG needs a startDate (schedule "${cron}")`);
@@ -287,6 +311,11 @@ function serializeTask(t: BaseOperator, weight: number): SerializedTask {
     startFromTrigger: t.startTrigger() !== null,
     mapped: t instanceof MappedFunctionOperator ? 'expand' : t instanceof IterateOperator ? 'iterate' : null,
     outlets: o.outlets.map((d) => d.uri),
+    setup: o.setup,
+    teardown: o.teardown,
+    onFailureFailDagrun: o.onFailureFailDagrun,
+    dependsOnPast: o.dependsOnPast || o.waitForDownstream,
+    waitForDownstream: o.waitForDownstream,
   };
 }
 

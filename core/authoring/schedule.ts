@@ -6,9 +6,11 @@
  * and an interval becomes due once its end has passed. This module validates
  * schedules, answers "next fire after X", and decides which intervals a
  * scheduler should create next. It is pure apart from reading the tz database.
+ * Durations ("30m"), "@once" and "@continuous" are handed to timetables.ts.
  */
 import { CronExpressionParser } from 'cron-parser';
 import { validate as nodeCronValidate, validateDetailed } from 'node-cron';
+import { ScheduleKind, scheduleKind, timetableError, timetableIntervals } from './timetables.ts';
 
 export interface DataInterval {
   start: Date;
@@ -52,10 +54,11 @@ export function validateSchedule(schedule: string | null, timezone: string): str
   if (schedule === null) return null;
 
   const trimmed = schedule.trim();
+  if (scheduleKind(trimmed) !== ScheduleKind.CRON) return timetableError(trimmed);
   if (trimmed.startsWith('@') && !(trimmed in PRESETS)) {
     return (
-      `unknown schedule preset "${schedule}": use one of ${Object.keys(PRESETS).join(', ')}, ` +
-      'a cron expression, or null for manual runs only'
+      `unknown schedule preset "${schedule}": use one of ${[...Object.keys(PRESETS), '@once', '@continuous'].join(', ')}, ` +
+      'a cron expression, a duration such as "30m", or null for manual runs only'
     );
   }
   const cron = presetToCron(trimmed);
@@ -93,6 +96,8 @@ export function intervalsToRun(opts: {
   lastIntervalEnd: Date | null;
   now: Date;
   limit?: number;
+  /** Queued or running runs of the DAG: "@continuous" waits for none. */
+  activeRuns?: number;
 }): DataInterval[] {
   const { timezone: tz, endDate, now } = opts;
   const limit = opts.limit ?? Number.POSITIVE_INFINITY;
@@ -100,6 +105,7 @@ export function intervalsToRun(opts: {
     throw new RangeError(`limit must be a non-negative integer, got ${limit}`);
   }
   if (limit === 0) return [];
+  if (scheduleKind(opts.schedule) !== ScheduleKind.CRON) return timetableIntervals({ ...opts, limit });
 
   const cron = cronOf(opts.schedule);
   // Like Airflow, the first interval starts on the grid, at or after startDate.

@@ -31,7 +31,7 @@ export const RunState = {
 } as const;
 export type RunState = (typeof RunState)[keyof typeof RunState];
 
-export const RunType = { SCHEDULED: 'scheduled', MANUAL: 'manual', DATASET_TRIGGERED: 'dataset_triggered' } as const;
+export const RunType = { SCHEDULED: 'scheduled', MANUAL: 'manual', DATASET_TRIGGERED: 'dataset_triggered', BACKFILL: 'backfill' } as const;
 export type RunType = (typeof RunType)[keyof typeof RunType];
 
 export const JobType = { SCHEDULER: 'scheduler', WORKER: 'worker', TRIGGERER: 'triggerer' } as const;

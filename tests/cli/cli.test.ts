@@ -115,11 +115,12 @@ describe('updraft dags test --json on the example DAGs', () => {
     const r = await updraft(['dags', 'test', dagId, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as RunJson;
-    expect(Object.keys(out).sort()).toEqual(['dagId', 'runId', 'state', 'taskInstances']);
+    expect(Object.keys(out).sort()).toEqual(['dagId', 'endDate', 'runId', 'startDate', 'state', 'taskInstances']);
     expect(out).toMatchObject({ dagId, state: 'success' });
     expect(out.runId).toMatch(/^manual__/);
     for (const ti of out.taskInstances) {
-      expect(Object.keys(ti).sort()).toEqual(['mapIndex', 'state', 'taskId', 'tryNumber']);
+      expect(Object.keys(ti).filter((k) => k !== 'returnValueTruncated').sort())
+        .toEqual(['duration', 'endDate', 'error', 'mapIndex', 'returnValue', 'startDate', 'state', 'taskId', 'tryNumber']);
     }
     return out;
   }

@@ -4,11 +4,12 @@
  */
 import { and, asc, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { dagRuns, dags, taskInstances } from '../schema.ts';
-import { resultRows, type Channel, type Executor } from '../client.ts';
+import { resultRows, Channel, type Executor } from '../client.ts';
+import { CALLBACKS_PAYLOAD } from './callbacks.ts';
 import type { Dag } from '../../authoring/dag.ts';
 import { attachLimitKeys } from './limits.ts';
 import { withinTagLimits, type TagLimit } from '../../authoring/limits.ts';
-import { FINISHED_TASK_STATES, RunState, TaskState, type RunType } from '../../model/states.ts';
+import { FINISHED_TASK_STATES, RunState, RunType, TaskState } from '../../model/states.ts';
 
 export interface NewRun {
   dagId: string;
@@ -48,14 +49,16 @@ export interface RunQueueLimits {
  * The run queue: start queued runs by priority, then oldest logical date first (for manual runs
  * that is FIFO: their logical date is when they were queued), while the deployment-wide limit,
  * each DAG's maxActiveRuns and the run tag limits allow. A run that is blocked is skipped and
- * the runs behind it may still start. One scheduler at a time decides (advisory lock).
+ * the runs behind it may still start. A paused DAG's runs wait, except backfill runs (asked for
+ * by hand, as in Airflow). One scheduler at a time decides (advisory lock).
  */
 export async function startQueuedRuns(ex: Executor, dagsById: ReadonlyMap<string, Dag>, limits: RunQueueLimits): Promise<StartedRun[]> {
   if (limits.maxConcurrentRuns === 0) return [];
   await ex.execute(sql`select pg_advisory_xact_lock(74202)`);
   const running = await ex.select({ dagId: dagRuns.dagId, tags: dagRuns.tags }).from(dagRuns).where(eq(dagRuns.state, RunState.RUNNING));
   const queued = await ex.select({ id: dagRuns.id, runId: dagRuns.runId, dagId: dagRuns.dagId, tags: dagRuns.tags }).from(dagRuns)
-    .where(eq(dagRuns.state, RunState.QUEUED))
+    .leftJoin(dags, eq(dags.dagId, dagRuns.dagId))
+    .where(and(eq(dagRuns.state, RunState.QUEUED), sql`(${dags.isPaused} is not true or ${dagRuns.runType} = ${RunType.BACKFILL})`))
     .orderBy(desc(dagRuns.priority), asc(dagRuns.logicalDate), asc(dagRuns.id)).limit(1000);
   const perDag = new Map<string, number>();
   for (const r of running) perDag.set(r.dagId, (perDag.get(r.dagId) ?? 0) + 1);
@@ -79,9 +82,9 @@ export async function startQueuedRuns(ex: Executor, dagsById: ReadonlyMap<string
 async function createTaskInstances(ex: Executor, runPk: number, runId: string, dag: Dag): Promise<number> {
   const serialized = dag.serialize().tasks;
   const now = new Date();
-  // Roots start scheduled, except start-from-trigger ones (evaluateRun defers them) and mapped
-  // ones (evaluateRun expands them).
-  const ready = (t: (typeof serialized)[number]) => !t.upstream.length && !t.startFromTrigger && t.mapped !== 'expand';
+  // Roots start scheduled, except start-from-trigger ones (evaluateRun defers them), mapped
+  // ones (evaluateRun expands them) and dependsOnPast ones (evaluateRun checks the previous run).
+  const ready = (t: (typeof serialized)[number]) => !t.upstream.length && !t.startFromTrigger && t.mapped !== 'expand' && !t.dependsOnPast;
   const rows = serialized.map((t) => ({
     runPk, dagId: dag.dagId, runId, taskId: t.taskId, mapIndex: -1,
     state: ready(t) ? TaskState.SCHEDULED : TaskState.NONE,
@@ -125,17 +128,42 @@ export function finishRunIfDoneStatement(runPk: number, dag: Dag, notifyChannel?
         ) then ${RunState.FAILED} else ${RunState.SUCCESS} end
       from verdict v where r.id = ${runPk} and r.state = ${RunState.RUNNING} and v.done
       returning r.state
-    )
-    select state${notifyChannel ? sql`, pg_notify(${notifyChannel}, '')` : sql``} from closed`;
+    )${queueRunCallbacks(runPk, dag)}
+    select state${notifyChannel ? sql`, pg_notify(${notifyChannel}, '')` : sql``}${hasRunCallbacks(dag) ? sql`, pg_notify(${Channel.WORKER}, ${CALLBACKS_PAYLOAD})` : sql``} from closed`;
+}
+
+const hasRunCallbacks = (dag: Dag) => dag.runCallbacks.success.length + dag.runCallbacks.failed.length > 0;
+
+/** A run closing in a state its DAG has a callback for queues it for a worker, in the same statement. */
+function queueRunCallbacks(runPk: number, dag: Dag): SQL {
+  const states = [dag.runCallbacks.success.length ? RunState.SUCCESS : null, dag.runCallbacks.failed.length ? RunState.FAILED : null].filter((s) => s !== null);
+  if (!states.length) return sql``;
+  return sql`, queued_callbacks as (
+      insert into callback_requests (scope, kind, dag_id, run_pk)
+      select 'dag', case when state = ${RunState.SUCCESS} then 'success' else 'failure' end, ${dag.dagId}, ${runPk} from closed where state in ${states}
+    )`;
 }
 
 const leaves = new WeakMap<Dag, string>();
 
-/** The DAG's leaf task ids (no downstream) as a JSON array, computed once per DAG object. */
+/**
+ * The tasks whose failure fails the run, as Airflow's: leaves once teardowns are set aside (a
+ * teardown counts only with onFailureFailDagrun), or every plain leaf if nothing else is left.
+ */
+export function effectiveLeaves(dag: Dag): string[] {
+  const ignorable = (id: string) => {
+    const t = dag.tasks.get(id)!;
+    return t.isTeardown && !t.options.onFailureFailDagrun;
+  };
+  const found = [...dag.tasks.values()].filter((t) => !ignorable(t.taskId) && [...t.downstreamIds].every(ignorable)).map((t) => t.taskId);
+  return found.length ? found : [...dag.tasks.values()].filter((t) => t.downstreamIds.size === 0).map((t) => t.taskId);
+}
+
+/** The DAG's leaf task ids (effectiveLeaves) as a JSON array, computed once per DAG object. */
 function leavesJson(dag: Dag): string {
   let json = leaves.get(dag);
   if (json === undefined) {
-    json = JSON.stringify([...dag.tasks.values()].filter((t) => t.downstreamIds.size === 0).map((t) => t.taskId));
+    json = JSON.stringify(effectiveLeaves(dag));
     leaves.set(dag, json);
   }
   return json;
@@ -143,6 +171,13 @@ function leavesJson(dag: Dag): string {
 
 export async function runningRuns(ex: Executor) {
   return ex.select({ id: dagRuns.id, dagId: dagRuns.dagId }).from(dagRuns).where(eq(dagRuns.state, RunState.RUNNING));
+}
+
+/** Queued or running runs of one DAG. */
+export async function activeRunCount(ex: Executor, dagId: string): Promise<number> {
+  const [row] = await ex.select({ n: sql<number>`count(*)::int` }).from(dagRuns)
+    .where(and(eq(dagRuns.dagId, dagId), inArray(dagRuns.state, [RunState.QUEUED, RunState.RUNNING])));
+  return Number(row?.n ?? 0);
 }
 
 export async function dagIdsWithQueuedRuns(ex: Executor): Promise<string[]> {

@@ -18,6 +18,7 @@ export async function syncDagBag(ex: Executor, parsed: Iterable<Dag>, errors: Ma
     await ex.insert(dags).values({
       dagId: d.dagId, fileloc: d.fileloc, serialized, schedule: d.schedule, timezone: d.timezone,
       description: d.description, tags: d.tags, fingerprint, lastParsedAt: now, isActive: true, maxActiveTasks: d.maxActiveTasks,
+      isPaused: d.isPausedUponCreation,
     }).onConflictDoUpdate({
       target: dags.dagId,
       set: {

@@ -88,3 +88,13 @@ export async function readXCom(ex: Executor, runPk: number, taskId: string, key:
 }
 
 export const xcomKey = (taskId: string, key: string) => `${taskId}\u0000${key}`;
+
+/** A run's XComs (one task's, when given), decoded, by task, map index and key. */
+export async function listXComs(ex: Executor, runPk: number, taskId?: string, decode: XComDecoder = processStorage) {
+  const rows = await ex.select({ taskId: xcom.taskId, mapIndex: xcom.mapIndex, key: xcom.key, value: xcom.value, codec: xcom.codec, data: xcom.data, createdAt: xcom.createdAt })
+    .from(xcom).where(taskId === undefined ? eq(xcom.runPk, runPk) : and(eq(xcom.runPk, runPk), eq(xcom.taskId, taskId)))
+    .orderBy(xcom.taskId, xcom.mapIndex, xcom.key);
+  const out = [];
+  for (const { codec, data, ...r } of rows) out.push({ ...r, value: codec === null ? r.value : await decode({ value: r.value, codec, data }) });
+  return out;
+}

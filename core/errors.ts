@@ -60,6 +60,14 @@ export class TaskFailedNoRetry extends TaskFailure {
   override readonly retryable = false;
 }
 
+/** A branch task chose something it cannot follow; retrying would choose the same. */
+export class InvalidBranchError extends TaskFailure {
+  override readonly retryable = false;
+  constructor(readonly dagId: string, readonly taskId: string, detail: string) {
+    super(`branch task "${taskId}" of DAG "${dagId}" ${detail}`);
+  }
+}
+
 /** End the task as skipped (Airflow's AirflowSkipException). */
 export class TaskSkipped extends UpdraftError {}
 

@@ -39,6 +39,16 @@ export interface TaskOptions {
   mode?: ExecutionMode;
   /** Datasets this task updates: each successful try records one event per outlet. */
   outlets?: readonly Dataset[];
+  /** A setup task: creates what the work between it and its teardowns needs. */
+  setup?: boolean;
+  /** A teardown task: runs once its upstreams are done if one of its setups succeeded. */
+  teardown?: boolean;
+  /** A teardown whose failure fails the run (by default a teardown never decides it). */
+  onFailureFailDagrun?: boolean;
+  /** Run only if this task's TI (same map index) in the previous run succeeded or was skipped. */
+  dependsOnPast?: boolean;
+  /** dependsOnPast, and the previous run's direct downstream TIs of this task succeeded or were skipped too. */
+  waitForDownstream?: boolean;
 }
 
 const TASK_ID = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,249}$/;
@@ -70,6 +80,11 @@ export const taskOptionsSchema = z.object({
   tags: z.record(z.string(), z.string()).default({}),
   mode: z.enum(['sync', 'async']).optional(),
   outlets: z.array(z.custom<Dataset>((v) => v instanceof Dataset, 'outlets hold datasets made with dataset("scheme://...")')).default([]),
+  setup: z.boolean().default(false),
+  teardown: z.boolean().default(false),
+  onFailureFailDagrun: z.boolean().default(false),
+  dependsOnPast: z.boolean().default(false),
+  waitForDownstream: z.boolean().default(false),
 }).strict();
 
 export type ResolvedTaskOptions = z.output<typeof taskOptionsSchema>;
@@ -116,6 +131,7 @@ export abstract class BaseOperator {
     if (!parsed.success) {
       throw new DagDefinitionError(this.dag.dagId, `invalid options: ${formatZodIssues(parsed.error)}`, options?.taskId ?? null);
     }
+    if (parsed.data.setup && parsed.data.teardown) throw new DagDefinitionError(this.dag.dagId, 'a task cannot be both a setup and a teardown', options.taskId);
     this.options = parsed.data;
     this.taskId = qualifyTaskId(parsed.data.taskId);
     this.dagId = this.dag.dagId;
@@ -177,6 +193,33 @@ export abstract class BaseOperator {
     return new XComArg<T>(this, key);
   }
 
+  get isSetup(): boolean {
+    return this.options.setup;
+  }
+
+  get isTeardown(): boolean {
+    return this.options.teardown;
+  }
+
+  /** Mark this task a setup (Airflow's `as_setup()`). */
+  asSetup(): this {
+    markRole(this, { setup: true });
+    return this;
+  }
+
+  /**
+   * Mark this task a teardown of `setups` (each becomes a setup and an upstream of this task).
+   * It runs once its upstreams are done if one of its setups succeeded, even after failures.
+   */
+  asTeardown(options: TeardownOptions = {}): this {
+    markRole(this, { teardown: true, ...(options.onFailureFailDagrun === undefined ? {} : { onFailureFailDagrun: options.onFailureFailDagrun }) });
+    for (const s of endpoints(options.setups ?? [], 'leaves')) {
+      s.asSetup();
+      link(s, this);
+    }
+    return this;
+  }
+
   /** Suspend this task until `trigger` fires; it resumes in `method` on a fresh instance. */
   defer(options: DeferOptions): never {
     throw new TaskDeferred(options);
@@ -209,6 +252,28 @@ export class XComArg<T> {
     link(this.operator, next);
     return next;
   }
+
+  asSetup(): this {
+    this.operator.asSetup();
+    return this;
+  }
+
+  asTeardown(options?: TeardownOptions): this {
+    this.operator.asTeardown(options);
+    return this;
+  }
+}
+
+export interface TeardownOptions {
+  /** The setups this teardown undoes; each is marked a setup and runs before it. */
+  setups?: Linkable;
+  onFailureFailDagrun?: boolean;
+}
+
+function markRole(op: BaseOperator, role: Partial<Pick<ResolvedTaskOptions, 'setup' | 'teardown' | 'onFailureFailDagrun'>>): void {
+  const o = op.options as ResolvedTaskOptions;
+  Object.assign(o, role);
+  if (o.setup && o.teardown) throw new DagDefinitionError(op.dagId, 'a task cannot be both a setup and a teardown', op.taskId);
 }
 
 function defaultArgsOf(target: BuildTarget): Record<string, unknown> {

@@ -8,6 +8,7 @@ import { FunctionOperator, findXComArgs, uniqueTaskId, type TaskFn, type Resolva
 import { IterateOperator, MappedFunctionOperator, type ExpandSpec, type IterateOptions, type IterateResult } from './mapping.ts';
 import { parseDuration } from './duration.ts';
 import { DagDefinitionError } from '../errors.ts';
+import { branchTask, shortCircuitTask } from './branching.ts';
 import { sensorTask } from '../sensors/function-sensor.ts';
 
 export interface PartialTask<I, R> {
@@ -67,6 +68,8 @@ export function task<I extends object | void = void, R = unknown>(
   }) as unknown as FunctionTask<I, R>;
 }
 
+task.branch = branchTask;
+task.shortCircuit = shortCircuitTask;
 task.sensor = sensorTask;
 
 function resolveIterateOptions(taskId: string, o: IterateOptions) {

@@ -106,6 +106,16 @@ export function evaluateTriggerRule(rule: TriggerRule, c: UpstreamCounts): RuleV
   }
 }
 
+/**
+ * A teardown's rule (Airflow's ALL_DONE_SETUP_SUCCESS): wait until every direct upstream is
+ * done, then run if one of its setups succeeded (or it has none); skip if none did.
+ */
+export function evaluateTeardownRule(all: UpstreamCounts, setups: UpstreamCounts): RuleVerdict {
+  checkCounts(all);
+  if (all.success + all.failed + all.upstreamFailed + all.skipped < all.total) return 'wait';
+  return setups.total > 0 && setups.success === 0 ? 'skip' : 'run';
+}
+
 // Inconsistent counts mean a bookkeeping bug upstream; a verdict built on them
 // would silently run or skip the wrong task, so fail loudly instead.
 function checkCounts(c: UpstreamCounts): void {

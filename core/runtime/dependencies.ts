@@ -8,7 +8,7 @@ import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { taskInstances } from '../db/schema.ts';
 import type { Executor } from '../db/client.ts';
 import type { Dag } from '../authoring/dag.ts';
-import { evaluateTriggerRule, type UpstreamCounts } from '../authoring/trigger-rules.ts';
+import { evaluateTeardownRule, evaluateTriggerRule, type UpstreamCounts } from '../authoring/trigger-rules.ts';
 import { TaskState } from '../model/states.ts';
 import { Channel, notify, resultRows } from '../db/client.ts';
 import { upsertTrigger } from '../db/queries/triggers.ts';
@@ -18,6 +18,7 @@ import { parseDuration } from '../authoring/duration.ts';
 import { MappedFunctionOperator, productLength, itemInput } from '../authoring/mapping.ts';
 import { resolveMapLists } from './inputs.ts';
 import { attachLimitKeys } from '../db/queries/limits.ts';
+import { pastDoneCondition, previousRunPk, type PastDependency } from '../db/queries/run-dependencies.ts';
 
 export interface EvaluateOptions {
   /** Longest list a mapped task may expand over (default 10,000). */
@@ -83,7 +84,9 @@ export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candida
       const own = states.get(id);
       if (!own || !waiting(id)) continue;
       const op = dag.tasks.get(id)!;
-      const verdict = evaluateTriggerRule(op.options.triggerRule, countUpstream(op.upstreamIds, states));
+      const verdict = op.isTeardown
+        ? evaluateTeardownRule(countUpstream(op.upstreamIds, states), countUpstream(setupsOf(dag, op.upstreamIds), states))
+        : evaluateTriggerRule(op.options.triggerRule, countUpstream(op.upstreamIds, states));
       if (verdict === 'wait') continue;
       let newState: TaskState = verdict === 'run' ? TaskState.SCHEDULED : verdict === 'skip' ? TaskState.SKIPPED : TaskState.UPSTREAM_FAILED;
       if (newState === TaskState.SCHEDULED && op instanceof MappedFunctionOperator) {
@@ -119,19 +122,29 @@ export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candida
     verdicts.scheduled = verdicts.scheduled.filter((id) => !starts.includes(id));
     await deferAtStart(ex, runPk, dag, starts);
   }
+  // dependsOnPast tasks are scheduled only where the previous run's TIs allow; the rest stay none.
+  const gates = await pastGates(ex, runPk, dag, [...verdicts.scheduled, ...expansions.map((e) => e.taskId)]);
   for (const [state, ids] of Object.entries(verdicts)) {
-    if (!ids.length) continue;
     const finished = state !== TaskState.SCHEDULED;
-    await ex.update(taskInstances)
-      .set(finished ? { state, endDate: sql`now()`, duration: 0 } : { state, scheduledAt: sql`now()` })
-      .where(and(eq(taskInstances.runPk, runPk), inArray(taskInstances.taskId, ids), eq(taskInstances.state, TaskState.NONE)));
+    const plain = finished ? ids : ids.filter((id) => !gates.has(id));
+    if (plain.length) {
+      await ex.update(taskInstances)
+        .set(finished ? { state, endDate: sql`now()`, duration: 0 } : { state, scheduledAt: sql`now()` })
+        .where(and(eq(taskInstances.runPk, runPk), inArray(taskInstances.taskId, plain), eq(taskInstances.state, TaskState.NONE)));
+    }
+    if (!finished) for (const id of ids) if (gates.has(id)) await scheduleWaiting(ex, runPk, id, gates.get(id)!);
   }
   for (const f of failures) {
     await ex.update(taskInstances).set({ state: TaskState.FAILED, endDate: sql`now()`, duration: 0, error: f.error })
       .where(and(eq(taskInstances.runPk, runPk), eq(taskInstances.taskId, f.taskId), eq(taskInstances.state, TaskState.NONE)));
   }
   let expanded = 0;
-  for (const e of expansions) expanded += await expandMapped(ex, runPk, e.taskId, e.items);
+  for (const e of expansions) {
+    const n = await expandMapped(ex, runPk, e.taskId, e.items, gates.get(e.taskId));
+    // Expanded earlier, with TIs left waiting on the previous run: schedule those it allows now.
+    if (n === 0) await scheduleWaiting(ex, runPk, e.taskId, gates.get(e.taskId));
+    expanded += n;
+  }
   if (expansions.length) await attachLimitKeys(ex, runPk, dag, expansions.map((e) => e.taskId));
   return { scheduled: verdicts.scheduled.length + expanded, skipped: verdicts.skipped.length, upstreamFailed: verdicts.upstream_failed.length };
 }
@@ -150,19 +163,60 @@ async function mapItems(ex: Executor, runPk: number, op: MappedFunctionOperator,
   }
 }
 
-/** Replace the unexpanded TI (map index -1) of a mapped task with one scheduled TI per item. */
-async function expandMapped(ex: Executor, runPk: number, taskId: string, items: unknown[]): Promise<number> {
+/**
+ * Replace the unexpanded TI (map index -1) of a mapped task with one scheduled TI per item; with
+ * a past gate, items its previous-run TI does not allow yet stay none.
+ */
+async function expandMapped(ex: Executor, runPk: number, taskId: string, items: unknown[], gate?: PastDependency): Promise<number> {
+  const ready = gate ? pastDoneCondition(gate, sql`(e.ord - 1)::int`) : sql`true`;
   const rows = await ex.execute(sql`
     with unexpanded as (
       delete from task_instances where run_pk = ${runPk} and task_id = ${taskId} and map_index = -1 and state = ${TaskState.NONE}
       returning *
     )
     insert into task_instances (run_pk, dag_id, run_id, task_id, map_index, map_input, state, try_number, max_tries, priority_weight, pool, pool_slots, queue, operator, scheduled_at)
-    select p.run_pk, p.dag_id, p.run_id, p.task_id, (e.ord - 1)::int, e.value, ${TaskState.SCHEDULED}, 0, p.max_tries, p.priority_weight, p.pool, p.pool_slots, p.queue, p.operator, now()
+    select p.run_pk, p.dag_id, p.run_id, p.task_id, (e.ord - 1)::int, e.value, case when ${ready} then ${TaskState.SCHEDULED} else ${TaskState.NONE} end,
+      0, p.max_tries, p.priority_weight, p.pool, p.pool_slots, p.queue, p.operator, case when ${ready} then now() end
     from unexpanded p cross join jsonb_array_elements(${JSON.stringify(items)}::jsonb) with ordinality as e(value, ord)
     returning id`);
   const list = Array.isArray(rows) ? rows : ((rows as { rows?: unknown[] }).rows ?? []);
   return list.length;
+}
+
+/** Schedule the waiting TIs of `taskId` that its past gate (if any) allows. */
+async function scheduleWaiting(ex: Executor, runPk: number, taskId: string, gate: PastDependency | undefined): Promise<void> {
+  await ex.update(taskInstances).set({ state: TaskState.SCHEDULED, scheduledAt: sql`now()` })
+    .where(and(eq(taskInstances.runPk, runPk), eq(taskInstances.taskId, taskId), eq(taskInstances.state, TaskState.NONE), gate ? pastDoneCondition(gate) : undefined));
+}
+
+/** For the dependsOnPast / waitForDownstream tasks among `taskIds`, what they wait for in the previous run (none for a first run). */
+async function pastGates(ex: Executor, runPk: number, dag: Dag, taskIds: string[]): Promise<Map<string, PastDependency>> {
+  const gates = new Map<string, PastDependency>();
+  const gated = taskIds.map((id) => dag.tasks.get(id)!).filter((op) => op.options.dependsOnPast || op.options.waitForDownstream);
+  if (!gated.length) return gates;
+  const previous = await previousRunPk(ex, runPk);
+  if (previous === null) return gates;
+  for (const op of gated) {
+    gates.set(op.taskId, { previousRunPk: previous, taskId: op.taskId, downstreamIds: op.options.waitForDownstream ? [...op.downstreamIds] : null });
+  }
+  return gates;
+}
+
+const pastDependent = new WeakMap<Dag, boolean>();
+
+/** Whether a TI of this DAG may wait on the previous run (so finishing one may unblock the next run). */
+export function hasPastDependencies(dag: Dag): boolean {
+  let has = pastDependent.get(dag);
+  if (has === undefined) {
+    has = [...dag.tasks.values()].some((t) => t.options.dependsOnPast || t.options.waitForDownstream);
+    pastDependent.set(dag, has);
+  }
+  return has;
+}
+
+/** The setups among `ids` (a teardown's upstreams). */
+function setupsOf(dag: Dag, ids: Set<string>): Set<string> {
+  return new Set([...ids].filter((id) => dag.tasks.get(id)?.isSetup));
 }
 
 let codec: KwargsCodec | null = null;

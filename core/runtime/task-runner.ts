@@ -27,6 +27,7 @@ import { xcomStorage, type StoredXCom } from '../xcom/storage.ts';
 import { masker } from '../secrets/masker.ts';
 import { renderTaskFields } from './render-task.ts';
 import { outletEventsSchema, withDeclaredOutlets, type OutletEventData } from '../authoring/dataset.ts';
+import { decideSkips, skipPolicyOf } from '../authoring/branching.ts';
 import { isTaskRescheduled, type TaskRescheduled } from '../authoring/reschedule.ts';
 
 export interface RunInfo {
@@ -57,6 +58,8 @@ export interface TaskOutcome {
    * far, carried in next_kwargs to the resume.
    */
   outletEvents?: OutletEventData[];
+  /** Downstream task ids a branch or short-circuit did not follow: their TIs (this map index) are skipped with the success. */
+  skipDownstream?: string[];
 }
 
 export interface RunnerEnv {
@@ -88,6 +91,7 @@ export async function executeTi(ti: ClaimedTi, run: RunInfo, dag: Dag, env: Runn
   const pushes: [string, unknown][] = [];
   const outlets = carriedOutletEvents(ti);
   const rendered: { value?: Record<string, unknown> } = {};
+  const skips: string[] = [];
   const op = dag.task(ti.taskId)?.freshInstance();
   let raw: Raw;
   if (!op) {
@@ -97,9 +101,11 @@ export async function executeTi(ti: ClaimedTi, run: RunInfo, dag: Dag, env: Runn
   } else {
     raw = await runOperator(op, ti, run, dag, env, logs, { pushes, outlets }, rendered);
     if (raw.ok) raw = checkMapSource(op, dag, raw, env.maxMapLength);
+    if (raw.ok) raw = decideBranch(dag, ti.taskId, raw, logs, skips);
     raw = checkStorable(op, raw, pushes);
   }
   const outcome = toOutcome(ti, op, run, raw, logs, pushes);
+  if (outcome.state === TaskState.SUCCESS && skips.length) outcome.skipDownstream = skips;
   if (rendered.value) outcome.rendered = rendered.value;
   if (op && outcome.state === TaskState.SUCCESS) outcome.outletEvents = withDeclaredOutlets(op.options.outlets.map((d) => d.uri), outlets);
   if (outcome.state === TaskState.DEFERRED) outcome.outletEvents = outlets;
@@ -263,6 +269,25 @@ function checkMapSource(op: BaseOperator, dag: Dag, raw: { ok: true; result: unk
     if (why) return { ok: false, error: { ...errorToData(new TaskFailedNoRetry(`task "${op.taskId}" of DAG "${op.dagId}" ${why}`)), name: 'MapLengthExceeded' } };
   }
   return raw;
+}
+
+/**
+ * A branch or short-circuit decides which downstream TIs to skip (into `skips`); a branch that
+ * chose what it cannot follow fails. A falsy short-circuit result is not stored, as in Airflow.
+ */
+function decideBranch(dag: Dag, taskId: string, raw: { ok: true; result: unknown }, logs: LogBuffer, skips: string[]): Raw {
+  const op = dag.task(taskId)!;
+  const policy = skipPolicyOf(op);
+  if (!policy) return raw;
+  try {
+    skips.push(...decideSkips(op, dag, raw.result));
+  } catch (err) {
+    return { ok: false, error: errorToData(err) };
+  }
+  if (policy.kind === 'branch') logs.write('info', `following ${JSON.stringify(raw.result ?? [])}; skipping ${skips.length ? skips.join(', ') : 'nothing'}`);
+  else if (raw.result) logs.write('info', 'condition is true; downstream tasks proceed');
+  else logs.write('info', `condition is false; skipping ${skips.length ? skips.join(', ') : 'nothing'}`);
+  return policy.kind === 'shortCircuit' && !raw.result ? { ok: true, result: undefined } : raw;
 }
 
 /** Render the operator's templated fields onto this try's instance; returns what was rendered. */

@@ -29,7 +29,8 @@ import { registerJob, heartbeatJob, endJob } from '../db/queries/jobs.ts';
 import { upsertTriggerStatement } from '../db/queries/triggers.ts';
 import { KwargsCodec } from '../triggers/secrets.ts';
 import type { DagBag } from './dag-bag.ts';
-import { evaluateRun, statesFromProbe, statesProbe, DEFAULT_MAX_MAP_LENGTH } from './dependencies.ts';
+import { evaluateRun, hasPastDependencies, statesFromProbe, statesProbe, DEFAULT_MAX_MAP_LENGTH } from './dependencies.ts';
+import { skipTisStatement, wakeNextRunsStatement } from '../db/queries/run-dependencies.ts';
 import type { Dag } from '../authoring/dag.ts';
 import { executeTi, type RunInfo, type TaskOutcome } from './task-runner.ts';
 import type { Lookups } from './task-context.ts';
@@ -317,8 +318,15 @@ export class Worker {
         if (!dag) continue;
         const run = runs.get(o.ti.runPk) ?? { dag, downstream: new Set<string>(), probe: [], at: -1 };
         for (const d of dag.tasks.get(o.ti.taskId)?.downstreamIds ?? []) run.downstream.add(d);
+        if (o.skipDownstream?.length) {
+          // Skipped before the probe reads them, so the cascade below starts from the skips.
+          statements.push(skipTisStatement(o.ti.runPk, o.skipDownstream, o.ti.mapIndex));
+          for (const id of o.skipDownstream) for (const d of dag.tasks.get(id)?.downstreamIds ?? []) run.downstream.add(d);
+        }
         runs.set(o.ti.runPk, run);
       }
+      const pastWaiters = [...runs].filter(([, r]) => hasPastDependencies(r.dag)).map(([pk]) => pk);
+      if (pastWaiters.length) statements.push(wakeNextRunsStatement(pastWaiters));
       for (const [runPk, run] of runs) {
         if (!run.downstream.size) continue;
         const probe = new Set(run.downstream);

@@ -155,6 +155,7 @@ describe('serialize()', () => {
       taskId: 'a', operator: 'Noop', mode: 'sync', upstream: [], downstream: ['b', 'c'], triggerRule: 'all_success',
       retries: 2, retryDelayMs: DEFAULT_RETRY_DELAY_MS, retryExponentialBackoff: false, maxRetryDelayMs: null,
       executionTimeoutMs: null, pool: 'default_pool', poolSlots: 1, priorityWeight: 8, queue: 'default', groupId: null, startFromTrigger: false, mapped: null, outlets: [],
+      setup: false, teardown: false, onFailureFailDagrun: false, dependsOnPast: false, waitForDownstream: false,
     } satisfies SerializedTask);
     expect(byId('d').upstream).toEqual(['b', 'c']);
     expect(byId('fast')).toMatchObject({ operator: '@task', retryDelayMs: 90_000, executionTimeoutMs: 7_200_000, retries: 2 });

@@ -13,6 +13,7 @@ import { TriggerRule, TRIGGER_RULES } from './trigger-rules.ts';
 import { TaskDeferred, type DeferOptions } from './deferral.ts';
 import type { BaseTrigger } from '../triggers/base-trigger.ts';
 import { Dataset } from './dataset.ts';
+import { callbacksSchema, type TaskCallbacks } from './callbacks.ts';
 
 export const ExecutionMode = { SYNC: 'sync', ASYNC: 'async' } as const;
 export type ExecutionMode = (typeof ExecutionMode)[keyof typeof ExecutionMode];
@@ -39,6 +40,16 @@ export interface TaskOptions {
   mode?: ExecutionMode;
   /** Datasets this task updates: each successful try records one event per outlet. */
   outlets?: readonly Dataset[];
+  /** Called after a try succeeds (context). */
+  onSuccessCallback?: TaskCallbacks;
+  /** Called when the task fails for good (context, error), also when the scheduler fails it (a zombie). */
+  onFailureCallback?: TaskCallbacks;
+  /** Called when a try fails and a retry follows (context, error). */
+  onRetryCallback?: TaskCallbacks;
+  /** Called right before the task runs (each try, each resume and each reschedule poke). */
+  onExecuteCallback?: TaskCallbacks;
+  /** Called when the task ends skipped by its own doing (TaskSkipped, a sensor's softFail). */
+  onSkippedCallback?: TaskCallbacks;
   /** A setup task: creates what the work between it and its teardowns needs. */
   setup?: boolean;
   /** A teardown task: runs once its upstreams are done if one of its setups succeeded. */
@@ -80,6 +91,11 @@ export const taskOptionsSchema = z.object({
   tags: z.record(z.string(), z.string()).default({}),
   mode: z.enum(['sync', 'async']).optional(),
   outlets: z.array(z.custom<Dataset>((v) => v instanceof Dataset, 'outlets hold datasets made with dataset("scheme://...")')).default([]),
+  onSuccessCallback: callbacksSchema,
+  onFailureCallback: callbacksSchema,
+  onRetryCallback: callbacksSchema,
+  onExecuteCallback: callbacksSchema,
+  onSkippedCallback: callbacksSchema,
   setup: z.boolean().default(false),
   teardown: z.boolean().default(false),
   onFailureFailDagrun: z.boolean().default(false),

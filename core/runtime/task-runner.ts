@@ -27,6 +27,8 @@ import { xcomStorage, type StoredXCom } from '../xcom/storage.ts';
 import { masker } from '../secrets/masker.ts';
 import { renderTaskFields } from './render-task.ts';
 import { outletEventsSchema, withDeclaredOutlets, type OutletEventData } from '../authoring/dataset.ts';
+import { CallbackKind } from '../authoring/callbacks.ts';
+import { afterTry, runTaskCallbacks } from './callbacks.ts';
 import { decideSkips, skipPolicyOf } from '../authoring/branching.ts';
 import { isTaskRescheduled, type TaskRescheduled } from '../authoring/reschedule.ts';
 
@@ -99,12 +101,14 @@ export async function executeTi(ti: ClaimedTi, run: RunInfo, dag: Dag, env: Runn
   } else if (ti.poolMissing) {
     raw = { ok: false, error: { ...errorToData(new Error(`task "${ti.taskId}" of DAG "${ti.dagId}" uses pool "${ti.pool}", which does not exist; create it with \`updraft pools set ${ti.pool} <slots>\``)), retryable: false } };
   } else {
+    await runTaskCallbacks(op, CallbackKind.EXECUTE, ti, run, dag, env, logs);
     raw = await runOperator(op, ti, run, dag, env, logs, { pushes, outlets }, rendered);
     if (raw.ok) raw = checkMapSource(op, dag, raw, env.maxMapLength);
     if (raw.ok) raw = decideBranch(dag, ti.taskId, raw, logs, skips);
     raw = checkStorable(op, raw, pushes);
   }
   const outcome = toOutcome(ti, op, run, raw, logs, pushes);
+  if (op) await afterTry(op, outcome, ti, run, dag, env);
   if (outcome.state === TaskState.SUCCESS && skips.length) outcome.skipDownstream = skips;
   if (rendered.value) outcome.rendered = rendered.value;
   if (op && outcome.state === TaskState.SUCCESS) outcome.outletEvents = withDeclaredOutlets(op.options.outlets.map((d) => d.uri), outlets);

@@ -39,6 +39,8 @@ import { defaultSecrets } from '../connections/setup.ts';
 import { SyncPool } from './sync-pool.ts';
 import { Batcher } from './batcher.ts';
 import { Rerunner } from './rerunner.ts';
+import { CallbackQueue } from './callback-queue.ts';
+import { CALLBACKS_PAYLOAD } from '../db/queries/callbacks.ts';
 import { installConsoleCapture, type LogLine } from './task-log.ts';
 import { JobType, TaskState } from '../model/states.ts';
 import { RESCHEDULE_METHOD } from '../authoring/reschedule.ts';
@@ -102,6 +104,8 @@ export class Worker {
   private heartbeat?: NodeJS.Timeout;
   private unlisten?: () => Promise<void>;
   private lastBagRefresh = 0;
+  /** Callbacks the scheduler queued (zombies, finished runs), run here. */
+  private callbacks!: CallbackQueue;
   /** Completed TIs since start (for progress reporting). */
   completed = 0;
 
@@ -130,9 +134,11 @@ export class Worker {
     installConsoleCapture();
     const id = await registerJob(opts.database.db, JobType.WORKER);
     const w = new Worker(opts, id);
+    w.callbacks = new CallbackQueue(opts.database, opts.dagBag, w.lookups, id, (m) => w.log(m));
     // Our own "slots freed" notices are skipped: the same transaction already claimed for us.
     w.unlisten = await opts.database.listen(Channel.WORKER, (payload) => {
-      if (payload !== `${FREED_PREFIX}${w.id}`) w.wake();
+      if (payload === CALLBACKS_PAYLOAD) w.callbacks.wake();
+      else if (payload !== `${FREED_PREFIX}${w.id}`) w.wake();
     }, () => {
       w.log('listening again after the database connection was lost; looking for work');
       w.wake();
@@ -140,6 +146,7 @@ export class Worker {
     w.heartbeat = setInterval(() => void w.beat(), opts.heartbeatMs ?? 5000);
     w.heartbeat.unref();
     w.wake();
+    w.callbacks.wake();
     return w;
   }
 
@@ -451,6 +458,7 @@ export class Worker {
   private async beat(): Promise<void> {
     try {
       await heartbeatJob(this.opts.database.db, this.id);
+      if (!this.stopped) this.callbacks.wake();
       const ours = [...this.running.keys(), ...this.ready.map((t) => t.id)];
       if (ours.length) await heartbeatTis(this.opts.database.db, this.id, ours);
       // A safety net under NOTIFY: one sent while the listening connection was being
@@ -477,6 +485,7 @@ export class Worker {
     await this.unlisten?.();
     this.claims.stop();
     await this.claims.idle;
+    await this.callbacks.stop();
     await this.handBackReady();
     let timer: NodeJS.Timeout | undefined;
     const finished = await Promise.race([

@@ -13,6 +13,7 @@ import * as conns from './commands/connections.ts';
 import * as datasets from './commands/datasets.ts';
 import { tasksRender } from './commands/render.ts';
 import * as inspect from './commands/inspect.ts';
+import { dagsBackfill } from './commands/backfill.ts';
 import { TiAction } from '../core/index.ts';
 
 const USAGE = `usage: updraft <command>
@@ -34,6 +35,12 @@ const USAGE = `usage: updraft <command>
   dags pause|unpause <dagId>         a paused DAG creates no scheduled runs and starts no queued ones
                                      (running tasks finish); isPausedUponCreation starts a DAG paused
   dags show <dagId> [--dot] [--json] the task graph as text, or Graphviz with --dot
+  dags backfill <dagId> --start D --end D [--reprocess-behavior none|failed|completed]
+                [--max-active-runs N] [--run-backwards] [--dry-run] [--json]
+                                     runs (type backfill) for the intervals whose logical date is in
+                                     [start, end]; none (default) skips intervals that have a run,
+                                     failed re-runs failed ones too, completed re-runs every finished
+                                     one; follows the runs until done (a scheduler and worker run them)
   dags trigger <dagId> [--conf JSON] [--run-id ID] [--priority N] [--tag key=value]...
   dags test <dagId> [--conf JSON] [--json]
                                      one run, in-process, to completion; --json: every TI's state,
@@ -141,6 +148,12 @@ async function main(argv: string[]): Promise<number> {
       default: { type: 'string' },
       'logical-date': { type: 'string' },
       dot: { type: 'boolean', default: false },
+      start: { type: 'string' },
+      end: { type: 'string' },
+      'reprocess-behavior': { type: 'string', default: 'none' },
+      'max-active-runs': { type: 'string' },
+      'run-backwards': { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
       key: { type: 'string', default: 'return_value' },
       'map-index': { type: 'string' },
       task: { type: 'string' },
@@ -199,6 +212,10 @@ async function main(argv: string[]): Promise<number> {
     case 'dags list': await dags.dagsList(values.json); return 0;
     case 'dags pause': await inspect.dagsSetPaused(need(a, '<dagId>'), true, values.json); return 0;
     case 'dags unpause': await inspect.dagsSetPaused(need(a, '<dagId>'), false, values.json); return 0;
+    case 'dags backfill': return dagsBackfill(need(a, '<dagId>'), {
+      start: values.start, end: values.end, reprocess: values['reprocess-behavior'], maxActiveRuns: int(values['max-active-runs'], '--max-active-runs') ?? 10,
+      runBackwards: values['run-backwards'], dryRun: values['dry-run'], json: values.json,
+    });
     case 'dags show': await inspect.dagsShow(need(a, '<dagId>'), values.dot, values.json); return 0;
     case 'tasks states-for-dag-run': await inspect.statesForDagRun(need(a, '<dagId>'), need(b, '<runId>'), values.json); return 0;
     case 'xcom get': await inspect.xcomGet(need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>'), values.key, mapIndexArg(values['map-index']), values.json); return 0;

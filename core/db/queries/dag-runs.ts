@@ -55,27 +55,38 @@ export interface RunQueueLimits {
 export async function startQueuedRuns(ex: Executor, dagsById: ReadonlyMap<string, Dag>, limits: RunQueueLimits): Promise<StartedRun[]> {
   if (limits.maxConcurrentRuns === 0) return [];
   await ex.execute(sql`select pg_advisory_xact_lock(74202)`);
-  const running = await ex.select({ dagId: dagRuns.dagId, tags: dagRuns.tags }).from(dagRuns).where(eq(dagRuns.state, RunState.RUNNING));
-  const queued = await ex.select({ id: dagRuns.id, runId: dagRuns.runId, dagId: dagRuns.dagId, tags: dagRuns.tags }).from(dagRuns)
+  const running = await ex.select({ dagId: dagRuns.dagId, tags: dagRuns.tags, runType: dagRuns.runType }).from(dagRuns).where(eq(dagRuns.state, RunState.RUNNING));
+  const queued = await ex.select({ id: dagRuns.id, runId: dagRuns.runId, dagId: dagRuns.dagId, tags: dagRuns.tags, runType: dagRuns.runType }).from(dagRuns)
     .leftJoin(dags, eq(dags.dagId, dagRuns.dagId))
     .where(and(eq(dagRuns.state, RunState.QUEUED), sql`(${dags.isPaused} is not true or ${dagRuns.runType} = ${RunType.BACKFILL})`))
     .orderBy(desc(dagRuns.priority), asc(dagRuns.logicalDate), asc(dagRuns.id)).limit(1000);
+  // Backfill runs have their own limit (a run tag, below) instead of the DAG's maxActiveRuns.
   const perDag = new Map<string, number>();
-  for (const r of running) perDag.set(r.dagId, (perDag.get(r.dagId) ?? 0) + 1);
+  for (const r of running) if (r.runType !== RunType.BACKFILL) perDag.set(r.dagId, (perDag.get(r.dagId) ?? 0) + 1);
   const started: StartedRun[] = [];
   for (const run of queued) {
     if (limits.maxConcurrentRuns >= 0 && running.length >= limits.maxConcurrentRuns) break;
     const dag = dagsById.get(run.dagId);
     if (!dag) continue;
-    if ((perDag.get(run.dagId) ?? 0) >= dag.maxActiveRuns) continue;
-    if (!withinTagLimits(run.tags, running.map((r) => r.tags), limits.runTagLimits)) continue;
+    const backfill = run.runType === RunType.BACKFILL;
+    if (!backfill && (perDag.get(run.dagId) ?? 0) >= dag.maxActiveRuns) continue;
+    if (!withinTagLimits(run.tags, running.map((r) => r.tags), [...limits.runTagLimits, ...backfillLimit(run.tags)])) continue;
     await ex.update(dagRuns).set({ state: RunState.RUNNING, startDate: sql`now()` }).where(and(eq(dagRuns.id, run.id), eq(dagRuns.state, RunState.QUEUED)));
     const scheduled = await createTaskInstances(ex, run.id, run.runId, dag);
     started.push({ runPk: run.id, dagId: dag.dagId, scheduled });
-    running.push({ dagId: run.dagId, tags: run.tags });
-    perDag.set(run.dagId, (perDag.get(run.dagId) ?? 0) + 1);
+    running.push({ dagId: run.dagId, tags: run.tags, runType: run.runType });
+    if (!backfill) perDag.set(run.dagId, (perDag.get(run.dagId) ?? 0) + 1);
   }
   return started;
+}
+
+/** Run tags a backfill's runs carry: its id, and how many of its runs may run at once. */
+export const BACKFILL_TAG = 'updraft.backfill';
+export const BACKFILL_MAX_ACTIVE_TAG = 'updraft.backfill_max_active_runs';
+
+function backfillLimit(tags: Record<string, string>): TagLimit[] {
+  const limit = Number(tags[BACKFILL_MAX_ACTIVE_TAG]);
+  return tags[BACKFILL_TAG] && Number.isInteger(limit) && limit > 0 ? [{ key: BACKFILL_TAG, value: { applyLimitPerUniqueValue: true }, limit }] : [];
 }
 
 /** One TI per task; tasks with no upstream start scheduled. Returns how many were scheduled. */
@@ -204,3 +215,25 @@ export async function runTaskInstances(ex: Executor, runPk: number) {
 }
 
 export const isFinishedTaskState = (s: string) => (FINISHED_TASK_STATES as readonly string[]).includes(s);
+
+/** A DAG's runs at these logical dates (a backfill's plan looks for them). */
+export async function runsAtLogicalDates(ex: Executor, dagId: string, dates: Date[]) {
+  if (!dates.length) return [];
+  return ex.select({ id: dagRuns.id, runId: dagRuns.runId, state: dagRuns.state, logicalDate: dagRuns.logicalDate }).from(dagRuns)
+    .where(and(eq(dagRuns.dagId, dagId), inArray(dagRuns.logicalDate, dates)));
+}
+
+/**
+ * Queue a finished run again as a backfill run: its TIs (with their logs) and XComs go, and
+ * starting it creates fresh ones. The history of its earlier tries stays.
+ */
+export async function requeueRunForBackfill(ex: Executor, runPk: number, tags: Record<string, string>, priority: number): Promise<boolean> {
+  const [row] = await ex.update(dagRuns).set({
+    state: RunState.QUEUED, runType: RunType.BACKFILL, tags, priority, queuedAt: new Date(), startDate: null, endDate: null,
+  }).where(and(eq(dagRuns.id, runPk), inArray(dagRuns.state, [RunState.SUCCESS, RunState.FAILED]))).returning({ id: dagRuns.id });
+  if (!row) return false;
+  await ex.execute(sql`delete from logs where ti_id in (select id from task_instances where run_pk = ${runPk})`);
+  await ex.delete(taskInstances).where(eq(taskInstances.runPk, runPk));
+  await ex.execute(sql`delete from xcom where run_pk = ${runPk}`);
+  return true;
+}

@@ -51,6 +51,7 @@ describe('updraft command line', () => {
     expect(out.importErrors).toEqual([]);
     expect(out.dags.map((d) => [d.dagId, path.relative(ROOT, d.fileloc), d.tasks])).toEqual([
       ['bigquery_report', 'dags/bigquery-report.ts', 3],
+      ['branching', 'dags/branching.ts', 7],
       ['concurrency_executor', 'dags/concurrency-executor.ts', 7],
       ['concurrency_pools', 'dags/concurrency-pools.ts', 2],
       ['concurrency_run_queue', 'dags/concurrency-run-queue.ts', 1],
@@ -73,7 +74,7 @@ describe('updraft command line', () => {
 
   it('refuses to trigger an unknown DAG and names the known ones', async () => {
     const r = await updraft(['dags', 'trigger', 'nope']);
-    expectOneErrorLine(r, /^updraft: unknown DAG "nope"; known DAGs: bigquery_report, concurrency_executor, concurrency_pools, .*, trigger_rules_retries$/);
+    expectOneErrorLine(r, /^updraft: unknown DAG "nope"; known DAGs: bigquery_report, branching, concurrency_executor, concurrency_pools, .*, trigger_rules_retries$/);
     expect(existsSync(path.join(dataDir, 'db'))).toBe(true);
   });
 
@@ -150,6 +151,14 @@ describe('updraft dags test --json on the example DAGs', () => {
   it('mixed_sync_async', async () => {
     const ids = ['crunch_numbers', 'fetch', ...Array.from({ length: 99 }, (_, i) => `fetch__${i + 1}`), 'report'];
     expect(states(await testDag('mixed_sync_async'))).toEqual(allSucceededOnce(ids));
+  });
+
+  it('branching', async () => {
+    // The path not taken is skipped; the join runs; a truthy short-circuit lets announce run.
+    expect(states(await testDag('branching'))).toEqual({
+      ...allSucceededOnce(['inspect', 'choose_path', 'incremental', 'publish', 'any_new_rows', 'announce']),
+      full_reload: ['skipped', 0],
+    });
   });
 
   it('cron_catchup', async () => {

@@ -7,6 +7,7 @@ import { httpBench } from './http.ts';
 import { sftpBench } from './sftp.ts';
 import { bigqueryBench } from './bigquery.ts';
 import { dbtBench } from './dbt.ts';
+import { dbcleanBench } from './dbclean.ts';
 
 const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   scheduler: schedulerBench,
@@ -17,6 +18,7 @@ const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>
   sftp: sftpBench,
   bigquery: bigqueryBench,
   dbt: dbtBench,
+  dbclean: dbcleanBench,
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -14,6 +14,7 @@ import * as datasets from './commands/datasets.ts';
 import { tasksRender } from './commands/render.ts';
 import * as inspect from './commands/inspect.ts';
 import { dagsBackfill } from './commands/backfill.ts';
+import { dbClean } from './commands/db-clean.ts';
 import { TiAction } from '../core/index.ts';
 
 const USAGE = `usage: updraft <command>
@@ -28,6 +29,11 @@ const USAGE = `usage: updraft <command>
   triggerer [--capacity N] [--metrics-port P]
                                      run a triggerer (all triggers on one event loop)
   db migrate                         create or upgrade the metadata database
+  db clean --before D [--table T]... [--dry-run] [--yes] [--json]
+                                     delete finished runs' TIs, TI history, logs and XComs, dataset
+                                     events and orphan triggers older than D, in short batches;
+                                     tables: logs, task_instance_history, xcom, task_instances,
+                                     dataset_events, triggers (default all); needs --yes to delete
   bigquery-emulator [--port 9050] [--project P] [--data-dir D] [--job-duration MS]
                                      a local BigQuery-compatible server (REST v2, SQL in DuckDB)
                                      to develop and test DAGs offline; not a BigQuery replacement
@@ -154,6 +160,9 @@ async function main(argv: string[]): Promise<number> {
       'max-active-runs': { type: 'string' },
       'run-backwards': { type: 'boolean', default: false },
       'dry-run': { type: 'boolean', default: false },
+      before: { type: 'string' },
+      table: { type: 'string', multiple: true },
+      yes: { type: 'boolean', default: false },
       key: { type: 'string', default: 'return_value' },
       'map-index': { type: 'string' },
       task: { type: 'string' },
@@ -209,6 +218,7 @@ async function main(argv: string[]): Promise<number> {
     case 'tasks mark-failed': await triggers.changeTask(TiAction.MARK_FAILED, need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>')); return 0;
     case 'tasks mark-success': await triggers.changeTask(TiAction.MARK_SUCCESS, need(a, '<dagId>'), need(b, '<runId>'), need(positionals[4], '<taskId>')); return 0;
     case 'db migrate': await dags.dbMigrate(); return 0;
+    case 'db clean': await dbClean(values.before, values.table ?? [], values['dry-run'], values.yes, values.json); return 0;
     case 'dags list': await dags.dagsList(values.json); return 0;
     case 'dags pause': await inspect.dagsSetPaused(need(a, '<dagId>'), true, values.json); return 0;
     case 'dags unpause': await inspect.dagsSetPaused(need(a, '<dagId>'), false, values.json); return 0;

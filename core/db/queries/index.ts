@@ -13,5 +13,6 @@ export * as iterate from './iterate.ts';
 export * as connections from './connections.ts';
 export * as rendered from './rendered.ts';
 export * as datasets from './datasets.ts';
+export * as cleanup from './cleanup.ts';
 export * as callbacks from './callbacks.ts';
 export * as runDependencies from './run-dependencies.ts';

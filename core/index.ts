@@ -16,7 +16,7 @@ export { retryDelayMs, shouldRetry, type RetryPolicy } from './authoring/retry.t
 export { intervalsToRun, nextFireAfter, validateSchedule, presetToCron, type DataInterval } from './authoring/schedule.ts';
 export { ScheduleKind, scheduleKind, nextDueAt } from './authoring/timetables.ts';
 export { parseDuration, type Duration } from './authoring/duration.ts';
-export type { Context, TaskLogger, TaskInstanceHandle, VariableOptions, PreviousTry, OutletEvents } from './authoring/context.ts';
+export type { Context, TaskLogger, TaskInstanceHandle, VariableOptions, PreviousTry, OutletEvents, DagRunControl } from './authoring/context.ts';
 export {
   dataset, any, all, Dataset, DatasetAll, DatasetAny, conditionHolds, conditionUris, describeCondition, serializeCondition,
   type DatasetCondition, type DatasetSchedule, type SerializedCondition, type OutletEventData,
@@ -29,7 +29,7 @@ export { TriggerEvent, TaskSuccessEvent, TaskFailedEvent } from './triggers/even
 export { registerTrigger, registeredTriggerNames, triggerClass, deserializeTrigger, serializeTrigger } from './triggers/registry.ts';
 export { KwargsCodec, canonicalJson } from './triggers/secrets.ts';
 export type { TriggerOutcome, AppliedTi } from './db/queries/trigger-events.ts';
-export { DateTimeTrigger, TimeDeltaTrigger, FileTrigger, ExternalTaskTrigger } from './triggers/builtin/index.ts';
+export { DateTimeTrigger, TimeDeltaTrigger, FileTrigger, ExternalTaskTrigger, DagRunStateTrigger, type DagRunStateEvent } from './triggers/builtin/index.ts';
 
 // Sensors
 export { BaseSensorOperator, SensorTimeout, DateTimeSensor, TimeDeltaSensor, FileSensor, ExternalTaskSensor, type SensorOptions } from './sensors/index.ts';
@@ -37,6 +37,7 @@ export {
   PokeSensorOperator, FunctionSensor, SensorMode, type PokeResult, type PokeSensorOptions, type FunctionSensorOptions, type SensorTask,
 } from './sensors/index.ts';
 export { TaskRescheduled, RESCHEDULE_METHOD } from './authoring/reschedule.ts';
+export { TriggerDagRunOperator, TRIGGER_RUN_ID_KEY, type TriggerDagRunOperatorOptions } from './operators/trigger-dag-run.ts';
 export { CallbackKind, type TaskCallback, type TaskCallbacks, type DagCallback, type DagCallbacks, type DagRunContext } from './authoring/callbacks.ts';
 
 // Errors

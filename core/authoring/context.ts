@@ -80,6 +80,16 @@ export interface Context<P = Record<string, unknown>> {
   connectionSync(connId: string): Connection;
   /** `variable` for sync tasks. */
   variableSync<T = string>(key: string, options?: VariableOptions<T>): T;
+  /** Other DAGs' runs (TriggerDagRunOperator); on a worker's event loop only, absent elsewhere. */
+  readonly dagRuns?: DagRunControl;
+}
+
+/** Creating and watching runs of other DAGs from a task. */
+export interface DagRunControl {
+  /** Queue a run of `dagId` (its params schema checks `conf`); throws UnknownDagError for a DAG not in the DAG folder. */
+  trigger(dagId: string, options: { runId?: string; conf?: Record<string, unknown> }): Promise<{ runId: string; logicalDate: Date }>;
+  /** A run's state, or null when there is no such run. */
+  state(dagId: string, runId: string): Promise<string | null>;
 }
 
 export interface PreviousTry {

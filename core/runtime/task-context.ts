@@ -2,7 +2,7 @@
  * Builds the Context a task receives from plain run data plus the runtime's hooks. Shared by
  * the event-loop path and the thread path, so both see exactly the same shape.
  */
-import type { Context, ContextData, TaskLogger, VariableOptions } from '../authoring/context.ts';
+import type { Context, ContextData, DagRunControl, TaskLogger, VariableOptions } from '../authoring/context.ts';
 import { TaskDeferred } from '../authoring/deferral.ts';
 import type { Connection } from '../connections/connection.ts';
 import { VariableNotFoundError } from '../errors.ts';
@@ -10,6 +10,8 @@ import { outletEvent, type OutletEventData } from '../authoring/dataset.ts';
 
 /** Where a task's connections and variables come from (the process's Secrets). */
 export interface Lookups {
+  /** On a worker: other DAGs' runs, for TriggerDagRunOperator. */
+  dagRuns?: DagRunControl;
   connection(connId: string): Promise<Connection>;
   variable(key: string): Promise<string | undefined>;
 }
@@ -26,6 +28,7 @@ export interface ContextHooks {
   /** Only where a blocking call is possible (a worker thread). */
   connectionSync?(connId: string): Connection;
   variableSync?(key: string): string | undefined;
+  dagRuns?: DagRunControl;
 }
 
 /** A raw variable value as the caller asked for it. */
@@ -68,6 +71,7 @@ export function buildContext(data: ContextData, hooks: ContextHooks): Context {
     connection: (connId) => hooks.connection(connId),
     variable: async (key, options) => variableValue(key, await hooks.variable(key), options),
     connectionSync: hooks.connectionSync ?? noSync('connection'),
+    ...(hooks.dagRuns ? { dagRuns: hooks.dagRuns } : {}),
     variableSync: (key, options) => variableValue(key, (hooks.variableSync ?? noSync('variable'))(key), options),
     defer: (options) => {
       throw new TaskDeferred(options);

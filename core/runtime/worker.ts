@@ -40,6 +40,7 @@ import { SyncPool } from './sync-pool.ts';
 import { Batcher } from './batcher.ts';
 import { Rerunner } from './rerunner.ts';
 import { CallbackQueue } from './callback-queue.ts';
+import { createDagRunControl } from './dag-run-control.ts';
 import { CALLBACKS_PAYLOAD } from '../db/queries/callbacks.ts';
 import { installConsoleCapture, type LogLine } from './task-log.ts';
 import { JobType, TaskState } from '../model/states.ts';
@@ -116,7 +117,7 @@ export class Worker {
     this.syncPool = new SyncPool(opts.syncThreads ?? Math.max(2, Math.min(this.slots, 4)));
     this.codec = opts.codec ?? KwargsCodec.fromEnv();
     const secrets = opts.secrets ?? defaultSecrets(opts.database).secrets;
-    this.lookups = { connection: (id) => secrets.connection(id), variable: (key) => secrets.variable(key) };
+    this.lookups = { connection: (id) => secrets.connection(id), variable: (key) => secrets.variable(key), dagRuns: createDagRunControl(opts.database, opts.dagBag) };
     // A write that fails for the database being away leaves the TIs running (heartbeats
     // continue) and is retried with them; a result the database refuses fails its TI alone.
     this.results = new Batcher((batch) => this.flush(batch), {

@@ -11,13 +11,12 @@ import { TriggerEvent } from '../events.ts';
 import { registerTrigger } from '../registry.ts';
 import { dagRuns, taskInstances } from '../../db/schema.ts';
 import { RunState, TaskState } from '../../model/states.ts';
-import { MIN_POKE_INTERVAL_MS, isoInstantSchema, sleep, toIsoInstant } from './date-time.ts';
+import { MIN_POKE_INTERVAL_MS, isoInstantSchema, toIsoInstant } from './date-time.ts';
+import { disjointStates, pollUntilDecided } from './poll.ts';
 
 export const EXTERNAL_POKE_INTERVAL_MS = 5_000;
 export const DEFAULT_ALLOWED_STATES: readonly string[] = [TaskState.SUCCESS];
 export const DEFAULT_FAILED_STATES: readonly string[] = [TaskState.FAILED, TaskState.UPSTREAM_FAILED];
-/** Consecutive failed polls tolerated (a database blip), before the trigger itself fails. */
-const MAX_POLL_ERRORS = 3;
 
 const KNOWN_STATES = [...new Set<string>([...Object.values(TaskState), ...Object.values(RunState)])];
 const stateList = z.array(z.enum(KNOWN_STATES as [string, ...string[]]));
@@ -48,11 +47,7 @@ const externalKwargsSchema = z.object({
   allowedStates: stateList.min(1).default([...DEFAULT_ALLOWED_STATES]),
   failedStates: stateList.default([...DEFAULT_FAILED_STATES]),
   pokeIntervalMs: z.number().int().min(MIN_POKE_INTERVAL_MS).default(EXTERNAL_POKE_INTERVAL_MS),
-}).strict().superRefine((k, ctx) => {
-  // A state in both lists would make the outcome depend on which list is checked first.
-  const both = k.allowedStates.filter((s) => k.failedStates.includes(s));
-  if (both.length) ctx.addIssue({ code: 'custom', path: ['failedStates'], message: `states ${both.join(', ')} are both allowed and failed` });
-});
+}).strict().superRefine(disjointStates);
 
 /** Yields `{ state: 'allowed' | 'failed', observed }` once the watched state is decided. */
 export class ExternalTaskTrigger extends BaseTrigger<ExternalTaskTriggerKwargs> {
@@ -71,26 +66,8 @@ export class ExternalTaskTrigger extends BaseTrigger<ExternalTaskTriggerKwargs> 
   }
 
   async *run(): AsyncGenerator<TriggerEvent, void, void> {
-    const { signal } = this.runtime;
-    let errors = 0;
-    while (!signal.aborted) {
-      let states: string[];
-      try {
-        states = await this.observe();
-        errors = 0;
-      } catch (err) {
-        if (signal.aborted) return;
-        if (++errors >= MAX_POLL_ERRORS) throw err;
-        states = [];
-      }
-      if (signal.aborted) return;
-      const event = this.decide(states);
-      if (event) {
-        yield new TriggerEvent(event);
-        return;
-      }
-      if (!(await sleep(this.kwargs.pokeIntervalMs, signal))) return;
-    }
+    const event = await pollUntilDecided(this.runtime.signal, this.kwargs.pokeIntervalMs, () => this.observe(), (states) => this.decide(states));
+    if (event) yield new TriggerEvent(event);
   }
 
   /** Current states of the watched TIs (by map index) or of the run; empty if not there yet. */

@@ -11,3 +11,4 @@ export {
   ExternalTaskTrigger, EXTERNAL_POKE_INTERVAL_MS, DEFAULT_ALLOWED_STATES, DEFAULT_FAILED_STATES,
   type ExternalTaskTriggerKwargs, type ExternalTaskTriggerInput, type ExternalTaskEvent,
 } from './external-task.ts';
+export { DagRunStateTrigger, DAG_RUN_POKE_INTERVAL_MS, type DagRunStateTriggerKwargs, type DagRunStateEvent } from './dag-run-state.ts';

@@ -1,18 +1,18 @@
 /**
- * dependsOnPast and waitForDownstream across three runs (PGlite, in-process scheduler and
- * worker): the first run has no previous run and runs; a later run's TI waits, in state none,
- * until the previous run's TI (and, with waitForDownstream, its downstream TIs) succeeded or
- * were skipped, and runs once they do, without anything but the finish waking it.
+ * dependsOnPast and waitForDownstream across three runs (on PGlite and PostgreSQL, with an
+ * in-process scheduler and worker): the first run has no previous run and runs; a later run's
+ * TI waits, in state none, until the previous run's TI (and, with waitForDownstream, its
+ * downstream TIs) succeeded or were skipped, and runs once they do.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TaskState, RunState, TiAction, changeTaskInstance, evaluateRun } from '../../core/index.ts';
 import { startServices, useFlowFixtures, type Services } from '../helpers/flow-runs.ts';
-import { waitFor } from '../helpers/pg.ts';
+import { drivers, waitFor } from '../helpers/pg.ts';
 
 const DAYS = ['2026-01-01T00:00:00.000Z', '2026-01-02T00:00:00.000Z', '2026-01-03T00:00:00.000Z'];
 
-describe('run-to-run dependencies (PGlite, in-process scheduler and worker)', () => {
-  const f = useFlowFixtures();
+for (const driver of drivers) describe.skipIf(!driver.available)(`run-to-run dependencies (${driver.name}, in-process scheduler and worker)`, () => {
+  const f = useFlowFixtures(driver);
   let services: Services;
   beforeEach(async () => {
     services = await startServices(f.database, f.bag);

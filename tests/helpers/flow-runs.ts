@@ -5,10 +5,10 @@
  */
 import { afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { Channel, DagBag, notify, openDatabase, queries, RunState, RunType, Worker, type Dag, type Database } from '../../core/index.ts';
+import { Channel, DagBag, notify, queries, RunState, RunType, Worker, type Dag, type Database } from '../../core/index.ts';
 import { Scheduler } from '../../scheduler/index.ts';
 import { runDagLocally } from '../../cli/local-run.ts';
-import { waitFor } from './pg.ts';
+import { drivers, waitFor, type Driver } from './pg.ts';
 
 export interface Services {
   createRun(dag: Dag, logicalDate: string, conf?: Record<string, unknown>): Promise<{ runPk: number; runId: string }>;
@@ -52,20 +52,20 @@ export async function startServices(database: Database, bag: DagBag): Promise<Se
 
 /**
  * Register hooks for a suite over the `flow-control` fixtures: the bag loaded once, a fresh
- * in-memory PGlite per test, and `run` (runDagLocally) with TI states keyed "task" or "task[i]".
+ * database per test (in-memory PGlite unless `driver` says otherwise), and `run`
+ * (runDagLocally) with TI states keyed "task" or "task[i]".
  */
-export function useFlowFixtures() {
-  const ctx = {} as { bag: DagBag; database: Database };
+export function useFlowFixtures(driver: Driver = drivers[0]) {
+  const ctx = {} as { bag: DagBag; database: Database; cleanup: () => Promise<void> };
   beforeAll(async () => {
     ctx.bag = await DagBag.load(fileURLToPath(new URL('../fixtures/flow-control', import.meta.url)));
     expect([...ctx.bag.errors]).toEqual([]);
   });
   beforeEach(async () => {
-    ctx.database = await openDatabase({ dataDir: 'memory://' });
-    await ctx.database.migrate();
+    ({ database: ctx.database, cleanup: ctx.cleanup } = await driver.open());
   });
   afterEach(async () => {
-    await ctx.database.close();
+    await ctx.cleanup();
   });
   return {
     get bag() { return ctx.bag; },

@@ -6,7 +6,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { DagBag, dag, task, queries, openDatabase, FunctionSensor, DagDefinitionError, type Database } from '../../core/index.ts';
+import { sql } from 'drizzle-orm';
+import { DagBag, dag, task, queries, openDatabase, triggerDagRun, FunctionSensor, DagDefinitionError, RESCHEDULE_METHOD, type Database } from '../../core/index.ts';
+import { waitFor } from '../helpers/pg.ts';
 import { startServices, runToEnd, type Services } from '../helpers/services.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/sensors-poke', import.meta.url));
@@ -53,6 +55,23 @@ describe('function sensors on a worker', () => {
     expect(wait.endDate!.getTime() - wait.startDate!.getTime()).toBeGreaterThanOrEqual(1000);
     const pokes = (await queries.logs.readLogs(database.db, wait.id)).filter((l) => l.message.includes('rescheduled to poke again'));
     expect(pokes.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a sensor reaped between reschedules retries as a fresh try', async () => {
+    const bag = await DagBag.load(FIXTURE);
+    let release!: () => void;
+    (globalThis as { releaseSensor?: Promise<void> }).releaseSensor = new Promise<void>((r) => { release = r; });
+    services = await startServices(database, bag, { zombieThresholdMs: 1000 });
+    try {
+      const { runPk } = await triggerDagRun(database, bag.get('reaped_sensor'), {});
+      await waitFor(async () => (await queries.dagRuns.runTaskInstances(database.db, runPk)).find((t) => t.state === 'running' && t.nextMethod === RESCHEDULE_METHOD), 'the second poke');
+      await database.db.execute(sql`update task_instances set worker_id = 'gone', heartbeat_at = now() - interval '1 hour' where run_pk = ${runPk} and state = 'running'`);
+      await waitFor(async () => (await queries.dagRuns.getRunByPk(database.db, runPk))?.state === 'success', 'the retry to succeed');
+      const [ti] = await queries.dagRuns.runTaskInstances(database.db, runPk);
+      expect([ti.state, ti.tryNumber, ti.nextMethod]).toEqual(['success', 2, null]);
+    } finally {
+      release();
+    }
   });
 
   it('reschedule mode with softFail skips on timeout', async () => {

@@ -8,6 +8,7 @@ import { taskInstances, taskInstanceHistory, dagRuns } from '../schema.ts';
 import type { Database, Executor } from '../client.ts';
 import { TaskState } from '../../model/states.ts';
 import { storableText } from '../../model/json-value.ts';
+import { RESCHEDULE_METHOD } from '../../authoring/reschedule.ts';
 
 /** A state as a literal, not a parameter: a generic plan can then use the partial indexes that name it. */
 const lit = (state: TaskState): SQL => sql.raw(`'${state}'`);
@@ -235,8 +236,14 @@ export async function handBackTis(ex: Executor, workerId: string, ids: number[])
 
 /** Retries and sensor reschedules whose time has come go back to scheduled. Returns how many. */
 export async function releaseDueRetries(ex: Executor): Promise<number> {
+  // A sensor reaped between reschedules retries from a fresh try, not as the next poke of the old one.
+  const fresh = sql`${taskInstances.nextMethod} = ${RESCHEDULE_METHOD}`;
   const rows = await ex.update(taskInstances)
-    .set({ state: TaskState.SCHEDULED, scheduledAt: sql`now()`, nextRetryAt: null })
+    .set({
+      state: TaskState.SCHEDULED, scheduledAt: sql`now()`, nextRetryAt: null,
+      nextMethod: sql`case when ${fresh} then null else ${taskInstances.nextMethod} end`,
+      nextKwargs: sql`case when ${fresh} then null else ${taskInstances.nextKwargs} end`,
+    })
     .where(and(eq(taskInstances.state, TaskState.UP_FOR_RETRY), lte(taskInstances.nextRetryAt, sql`now()`)))
     .returning({ id: taskInstances.id });
   const pokes = await ex.update(taskInstances)

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import {
-  loadConfig, openDatabase, openSecrets, configureXComStorage, XComStorage, DagBag, queries, masker,
+  loadConfig, openDatabase, openSecrets, configureXComStorage, configureTaskLogs, XComStorage, DagBag, queries, masker,
   type Database, type UpdraftConfig, type SecretsSetup,
 } from '../core/index.ts';
 // Built-in providers register their connection types and triggers on import, so that
@@ -33,6 +33,7 @@ export async function openEnv(opts: { service?: boolean; memory?: boolean; migra
   // PGlite is embedded: creating its schema on first use is what a zero-setup default means.
   if (opts.migrate || database.kind === 'pglite') await database.migrate();
   configureXComStorage(XComStorage.fromConfig(config.xcom));
+  configureTaskLogs(config.logs);
   return { config, database, secrets: await openSecrets(config, database) };
 }
 

@@ -54,6 +54,8 @@ const fileSchema = z.object({
   /** The key that seals connections and variables when UPDRAFT_SECRET_KEY is not set. */
   secretKeyFile: z.string().min(1).optional(),
   xcom: xcomSchema.optional(),
+  /** Task logs: a byte cap per try, and a folder to write them to instead of the database. */
+  logs: z.object({ maxBytesPerTry: z.number().int().positive().optional(), folder: z.string().min(1).optional() }).strict().optional(),
   /** The port `standalone` serves GET /health on (127.0.0.1); 0 turns it off. */
   healthPort: z.number().int().min(0).max(65535).optional(),
 }).strict();
@@ -73,6 +75,8 @@ const envSchema = z.object({
   UPDRAFT_SECRETS_FILE: z.string().optional(),
   UPDRAFT_SECRET_KEY_FILE: z.string().optional(),
   UPDRAFT_XCOM_PATH: z.string().optional(),
+  UPDRAFT_LOG_MAX_BYTES_PER_TRY: z.coerce.number().int().positive().optional(),
+  UPDRAFT_LOG_FOLDER: z.string().optional(),
   UPDRAFT_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
@@ -112,6 +116,8 @@ export interface UpdraftConfig {
   readonly secretsCacheTtlMs: number;
   readonly secretKeyFile: string;
   readonly xcom: XComConfig;
+  /** Task logs: bytes kept per try, and the folder they are written to (null: the database). */
+  readonly logs: { readonly maxBytesPerTry: number; readonly folder: string | null };
   /** Where `standalone` serves GET /health on 127.0.0.1; 0: not at all. */
   readonly healthPort: number;
   /** The config file read, if any. */
@@ -151,6 +157,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
       path: resolveFrom(baseDir, e.UPDRAFT_XCOM_PATH ?? f.xcom?.path),
       compressAbove: f.xcom?.compressAbove ?? 65_536,
       inlineLimit: f.xcom?.inlineLimit ?? 65_536,
+    }),
+    logs: Object.freeze({
+      maxBytesPerTry: e.UPDRAFT_LOG_MAX_BYTES_PER_TRY ?? f.logs?.maxBytesPerTry ?? 4 * 1024 * 1024,
+      folder: resolveFrom(baseDir, e.UPDRAFT_LOG_FOLDER ?? f.logs?.folder),
     }),
     configFile: fileConfig.file,
   });

@@ -71,6 +71,7 @@ export { masker, maskSecret, isSensitiveKey, Masker, SENSITIVE_KEY_WORDS } from 
 export { variableValue } from './runtime/task-context.ts';
 export { renderTaskFields } from './runtime/render-task.ts';
 export { renderFields, buildTemplateContext, TemplateRenderError, type RenderRequest, type TemplateLookups } from './templates/render.ts';
+export { configureTaskLogs, taskLogSettings, readTaskLogs, logFilePath, type TaskLogSettings } from './runtime/log-store.ts';
 export { XComStorage, xcomStorage, configureXComStorage, XComCodec, XComStorageError, type StoredXCom } from './xcom/storage.ts';
 export { FileXComStore, type XComBlobStore } from './xcom/file-store.ts';
 

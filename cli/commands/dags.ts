@@ -1,6 +1,6 @@
 /** `dags list|trigger|test`, `tasks test|logs`, `runs list|show`, `import-errors`, `db migrate`. */
 import { and, eq } from 'drizzle-orm';
-import { describeCondition, loadConfig, openSecrets, queries, schema, triggerDagRun, UnknownTaskError, UpdraftError } from '../../core/index.ts';
+import { describeCondition, loadConfig, openSecrets, queries, readTaskLogs, schema, triggerDagRun, UnknownTaskError, UpdraftError } from '../../core/index.ts';
 import { openEnv, loadBag, printJson, table, applyConfigPools, out } from '../env.ts';
 import { runDagLocally } from '../local-run.ts';
 import { UsageError } from '../errors.ts';
@@ -94,7 +94,7 @@ export async function dagsTest(dagId: string, confRaw: string | undefined, json:
         .map((t) => ({ ...t, duration: formatSeconds(t.duration) }));
       out(`${table(shown, ['taskId', 'mapIndex', 'state', 'tryNumber', 'duration', 'error'])}\n`);
       if (onlyTask) {
-        for (const t of shown) for (const l of await queries.logs.readLogs(database.db, t.id)) out(`[${l.ts.toISOString()}] ${l.level.toUpperCase()} ${l.message}\n`);
+        for (const t of shown) for (const l of await readTaskLogs(database.db, { ...t, dagId, runId: result.runId }, undefined, t.tryNumber)) out(`[${l.ts.toISOString()}] ${l.level.toUpperCase()} ${l.message}\n`);
       }
       const runSeconds = result.startDate && result.endDate ? (result.endDate.getTime() - result.startDate.getTime()) / 1000 : null;
       out(`run ${result.runId}: ${result.state}${runSeconds === null ? '' : ` in ${formatSeconds(runSeconds)}`}\n`);
@@ -113,7 +113,7 @@ export async function tasksLogs(runId: string, taskId: string, tryNumber: number
       .where(and(eq(schema.taskInstances.runId, runId), eq(schema.taskInstances.taskId, taskId)));
     if (!tis.length) throw new UpdraftError(`no task "${taskId}" in run "${runId}"; see \`updraft runs show ${runId}\``);
     const lines = [];
-    for (const ti of tis) lines.push(...(await queries.logs.readLogs(database.db, ti.id, tryNumber)).map((l) => ({ ...l, mapIndex: ti.mapIndex })));
+    for (const ti of tis) lines.push(...(await readTaskLogs(database.db, ti, tryNumber, ti.tryNumber)).map((l) => ({ ...l, mapIndex: ti.mapIndex })));
     if (json) printJson(lines);
     else if (!lines.length) out('(no log lines)\n');
     else for (const l of lines) out(`[try ${l.tryNumber}] ${l.ts.toISOString()} ${l.level.toUpperCase()} ${l.message}\n`);

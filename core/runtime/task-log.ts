@@ -7,6 +7,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { format } from 'node:util';
 import type { TaskLogger } from '../authoring/context.ts';
 import { masker } from '../secrets/masker.ts';
+import { taskLogSettings } from './log-store.ts';
 
 export interface LogLine {
   ts: Date;
@@ -20,6 +21,10 @@ const MAX_LINES = 10_000;
 export class LogBuffer {
   readonly lines: LogLine[] = [];
   private dropped = 0;
+  private bytes = 0;
+  private truncatedBytes = 0;
+
+  constructor(private readonly maxBytes = taskLogSettings().maxBytesPerTry) {}
 
   write(level: LogLine['level'], message: string, args: unknown[] = []): void {
     if (this.lines.length >= MAX_LINES) {
@@ -27,7 +32,18 @@ export class LogBuffer {
       return;
     }
     // Masked as it is written: a secret never sits in a buffer a later bug could print.
-    this.lines.push({ ts: new Date(), level, message: masker.mask(args.length ? format(message, ...args) : message) });
+    const text = masker.mask(args.length ? format(message, ...args) : message);
+    const size = Buffer.byteLength(text);
+    if (this.truncatedBytes || this.bytes + size > this.maxBytes) {
+      // The head of the log is kept whole; everything past the cap is counted, not kept.
+      const room = this.truncatedBytes ? 0 : this.maxBytes - this.bytes;
+      if (room > 0) this.lines.push({ ts: new Date(), level, message: Buffer.from(text).subarray(0, room).toString() });
+      this.bytes += Math.max(0, room);
+      this.truncatedBytes += size - Math.max(0, room);
+      return;
+    }
+    this.bytes += size;
+    this.lines.push({ ts: new Date(), level, message: text });
   }
 
   logger(): TaskLogger {
@@ -40,8 +56,12 @@ export class LogBuffer {
   }
 
   drain(): LogLine[] {
+    if (this.truncatedBytes) {
+      this.lines.push({ ts: new Date(), level: 'warn', message: `… truncated ${this.truncatedBytes} bytes … (the log of a try is capped at ${this.maxBytes} bytes: UPDRAFT_LOG_MAX_BYTES_PER_TRY)` });
+    }
     if (this.dropped) this.lines.push({ ts: new Date(), level: 'warn', message: `${this.dropped} further log line(s) dropped (limit ${MAX_LINES} per try)` });
     this.dropped = 0;
+    this.truncatedBytes = 0;
     return this.lines.splice(0);
   }
 }

@@ -23,6 +23,7 @@ import { claimScheduled, claimStatements, finishTisStatement, handBackTis, heart
 import { writeXComsStatement, type XComWrite } from '../db/queries/xcom.ts';
 import { writeRenderedStatement } from '../db/queries/rendered.ts';
 import { writeLogsStatements, type LogWrite } from '../db/queries/logs.ts';
+import { appendLogFiles, taskLogSettings } from './log-store.ts';
 import { writeDatasetEventsStatements, type DatasetEventWrite } from '../db/queries/datasets.ts';
 import { finishRunIfDoneStatement, lockRunsStatement } from '../db/queries/dag-runs.ts';
 import { registerJob, heartbeatJob, endJob } from '../db/queries/jobs.ts';
@@ -314,7 +315,9 @@ export class Worker {
       if (xcomStatement) statements.push(xcomStatement);
       const renderedStatement = writeRenderedStatement(pipe.ex, done.filter((o) => o.rendered).map((o) => ({ tiId: o.ti.id, tryNumber: o.ti.tryNumber, fields: o.rendered! })));
       if (renderedStatement) statements.push(renderedStatement);
-      statements.push(...writeLogsStatements(pipe.ex, logs));
+      const logFolder = taskLogSettings().folder;
+      if (logFolder) await appendLogFiles(logFolder, logs, done.map((o) => o.ti));
+      else statements.push(...writeLogsStatements(pipe.ex, logs));
       // A success and its dataset events commit together, or neither does.
       statements.push(...writeDatasetEventsStatements(events));
 

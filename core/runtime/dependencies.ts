@@ -194,10 +194,10 @@ async function pastGates(ex: Executor, runPk: number, dag: Dag, taskIds: string[
   const gates = new Map<string, PastDependency>();
   const gated = taskIds.map((id) => dag.tasks.get(id)!).filter((op) => op.options.dependsOnPast || op.options.waitForDownstream);
   if (!gated.length) return gates;
-  const previous = await previousRunPk(ex, runPk);
+  const previous = await previousRunPk(ex, runPk, dag.catchup);
   if (previous === null) return gates;
   for (const op of gated) {
-    gates.set(op.taskId, { previousRunPk: previous, taskId: op.taskId, downstreamIds: op.options.waitForDownstream ? [...op.downstreamIds] : null });
+    gates.set(op.taskId, { runPk, previousRunPk: previous, taskId: op.taskId, downstreamIds: op.options.waitForDownstream ? [...op.downstreamIds] : null });
   }
   return gates;
 }

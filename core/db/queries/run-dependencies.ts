@@ -5,7 +5,7 @@
  */
 import { sql, type SQL } from 'drizzle-orm';
 import { Channel, resultRows, type Executor } from '../client.ts';
-import { TaskState } from '../../model/states.ts';
+import { RunType, TaskState } from '../../model/states.ts';
 
 const DONE_OK = [TaskState.SUCCESS, TaskState.SKIPPED];
 
@@ -16,15 +16,19 @@ export function skipTisStatement(runPk: number, taskIds: string[], mapIndex: num
       and task_id in (select jsonb_array_elements_text(${JSON.stringify(taskIds)}::jsonb))`;
 }
 
-/** The run of the same DAG just before `runPk` by logical date, or null for the first run. */
-export async function previousRunPk(ex: Executor, runPk: number): Promise<number | null> {
+/**
+ * The run of the same DAG just before `runPk` by logical date, or null for the first run. With
+ * catchup, manual runs are passed over, as Airflow's previous scheduled run.
+ */
+export async function previousRunPk(ex: Executor, runPk: number, catchup: boolean): Promise<number | null> {
   const [row] = resultRows<{ id: number }>(await ex.execute(sql`
     select p.id from dag_runs r join dag_runs p on p.dag_id = r.dag_id and p.logical_date < r.logical_date
-    where r.id = ${runPk} order by p.logical_date desc limit 1`));
+    where r.id = ${runPk} ${catchup ? sql`and p.run_type <> ${RunType.MANUAL}` : sql``} order by p.logical_date desc limit 1`));
   return row ? Number(row.id) : null;
 }
 
 export interface PastDependency {
+  runPk: number;
   previousRunPk: number;
   taskId: string;
   /** With waitForDownstream: the task's direct downstream ids, whose previous TIs must be done too. */
@@ -32,17 +36,21 @@ export interface PastDependency {
 }
 
 /**
- * True for a TI of `task_instances` (the table being updated, or `alias`) whose previous-run
- * TI with the same map index succeeded or was skipped, or does not exist (a task new since then
- * runs, as Airflow's ignore_first_depends_on_past); with waitForDownstream, also when every
- * previous TI of the task's direct downstream tasks succeeded or was skipped.
+ * True for a TI of `task_instances` (the table being updated) whose previous-run TI with the
+ * same map index succeeded or was skipped. A missing previous TI passes only if no earlier run
+ * has any TI of the task (Airflow's ignore_first_depends_on_past); otherwise the TI waits for
+ * it. With waitForDownstream, every direct downstream task also has TIs in the previous run,
+ * all succeeded or skipped.
  */
 export function pastDoneCondition(dep: PastDependency, mapIndex: SQL = sql.raw('task_instances.map_index')): SQL {
-  const own = sql`not exists (select 1 from task_instances p where p.run_pk = ${dep.previousRunPk} and p.task_id = ${dep.taskId}
-    and p.map_index = ${mapIndex} and p.state not in ${DONE_OK})`;
+  const own = sql`(exists (select 1 from task_instances p where p.run_pk = ${dep.previousRunPk} and p.task_id = ${dep.taskId}
+      and p.map_index = ${mapIndex} and p.state in ${DONE_OK})
+    or not exists (select 1 from task_instances h join dag_runs hr on hr.id = h.run_pk join dag_runs cur on cur.id = ${dep.runPk}
+      where h.task_id = ${dep.taskId} and hr.dag_id = cur.dag_id and hr.logical_date < cur.logical_date))`;
   if (!dep.downstreamIds?.length) return own;
-  return sql`(${own} and not exists (select 1 from task_instances d where d.run_pk = ${dep.previousRunPk}
-    and d.task_id in (select jsonb_array_elements_text(${JSON.stringify(dep.downstreamIds)}::jsonb)) and d.state not in ${DONE_OK}))`;
+  const ids = sql`(select jsonb_array_elements_text(${JSON.stringify(dep.downstreamIds)}::jsonb))`;
+  return sql`(${own} and not exists (select 1 from task_instances d where d.run_pk = ${dep.previousRunPk} and d.task_id in ${ids} and d.state not in ${DONE_OK})
+    and (select count(distinct d.task_id) from task_instances d where d.run_pk = ${dep.previousRunPk} and d.task_id in ${ids}) = ${dep.downstreamIds.length})`;
 }
 
 /**

@@ -53,6 +53,7 @@ const USAGE = `usage: updraft <command>
                                      try, start, end, duration, error and return value (cut past 2,000 chars)
   tasks test <dagId> <taskId>        run one task, ignoring its dependencies
   tasks logs <runId> <taskId> [--try N] [--json]
+                                     from the database, and from UPDRAFT_LOG_FOLDER when set
   tasks states-for-dag-run <dagId> <runId> [--json]
   xcom get <dagId> <runId> <taskId> [--key K] [--map-index N] [--json]
                                      one XCom's value (default key return_value)
@@ -83,7 +84,8 @@ const USAGE = `usage: updraft <command>
 environment: DATABASE_URL (PostgreSQL; default is embedded PGlite in UPDRAFT_DATA_DIR=.updraft),
 UPDRAFT_DAGS_FOLDER (default dags), UPDRAFT_WORKER_SLOTS, UPDRAFT_ZOMBIE_THRESHOLD, UPDRAFT_HEARTBEAT,
 UPDRAFT_TRIGGERER_HEALTH_THRESHOLD, UPDRAFT_SECRET_KEY (seals connections, variables and trigger kwargs at rest),
-UPDRAFT_CONN_<ID> (a connection URI or JSON), UPDRAFT_VAR_<KEY>, UPDRAFT_SECRETS_FILE, UPDRAFT_XCOM_PATH.
+UPDRAFT_CONN_<ID> (a connection URI or JSON), UPDRAFT_VAR_<KEY>, UPDRAFT_SECRETS_FILE, UPDRAFT_XCOM_PATH,
+UPDRAFT_LOG_MAX_BYTES_PER_TRY (task log bytes kept per try, default 4 MiB), UPDRAFT_LOG_FOLDER (task logs to files).
 Every command that lists or shows takes --json.`;
 
 function priorityArg(v: string | undefined): number {

@@ -91,7 +91,9 @@ describe('validateSchedule', () => {
 
   it('rejects unknown presets', () => {
     expect(validateSchedule('@minutely', 'UTC')).toContain('unknown schedule preset "@minutely"');
-    expect(validateSchedule('@once', 'UTC')).toContain('@hourly, @daily, @weekly, @monthly, @yearly');
+    expect(validateSchedule('@fortnightly', 'UTC')).toContain('@hourly, @daily, @weekly, @monthly, @yearly, @once, @continuous');
+    // @once and @continuous are timetables now (tests/core/timetables.test.ts).
+    expect(validateSchedule('@once', 'UTC')).toBeNull();
   });
 
   it('rejects an unknown timezone, even for manual-only DAGs', () => {

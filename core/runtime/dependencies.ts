@@ -19,6 +19,7 @@ import { MappedFunctionOperator, productLength, itemInput } from '../authoring/m
 import { resolveMapLists } from './inputs.ts';
 import { attachLimitKeys } from '../db/queries/limits.ts';
 import { pastDoneCondition, previousRunPk, type PastDependency } from '../db/queries/run-dependencies.ts';
+import { skippedByUpstreamChoice } from './previously-skipped.ts';
 
 export interface EvaluateOptions {
   /** Longest list a mapped task may expand over (default 10,000). */
@@ -89,6 +90,7 @@ export async function evaluateRun(ex: Executor, runPk: number, dag: Dag, candida
         : evaluateTriggerRule(op.options.triggerRule, countUpstream(op.upstreamIds, states));
       if (verdict === 'wait') continue;
       let newState: TaskState = verdict === 'run' ? TaskState.SCHEDULED : verdict === 'skip' ? TaskState.SKIPPED : TaskState.UPSTREAM_FAILED;
+      if (newState === TaskState.SCHEDULED && await skippedByUpstreamChoice(ex, runPk, dag, op, states)) newState = TaskState.SKIPPED;
       if (newState === TaskState.SCHEDULED && op instanceof MappedFunctionOperator) {
         // Mapped TIs are created now that the lists exist: one per item; none means skipped.
         const items = await mapItems(ex, runPk, op, opts.maxMapLength ?? DEFAULT_MAX_MAP_LENGTH);

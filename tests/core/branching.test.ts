@@ -5,8 +5,8 @@
  * error for a choice the branch cannot follow.
  */
 import { describe, expect, it } from 'vitest';
-import { RunState, TaskState } from '../../core/index.ts';
-import { useFlowFixtures } from '../helpers/flow-runs.ts';
+import { RunState, TaskState, TiAction, changeTaskInstance } from '../../core/index.ts';
+import { startServices, useFlowFixtures } from '../helpers/flow-runs.ts';
 
 describe('branching (runDagLocally on PGlite)', () => {
   const f = useFlowFixtures();
@@ -19,6 +19,19 @@ describe('branching (runDagLocally on PGlite)', () => {
       pick: 'success', a: 'success', after_a: 'success', b: 'skipped', after_b: 'skipped', join: 'success', end: 'success',
     });
     expect(await r.xcom('pick')).toBe('a');
+  });
+
+  it('a task the branch did not follow, cleared by hand, is skipped again (Airflow\'s NotPreviouslySkippedDep)', async () => {
+    const services = await startServices(f.database, f.bag);
+    try {
+      const { runPk, runId } = await services.createRun(f.bag.get('branch_one'), '2026-01-01T00:00:00Z');
+      expect((await services.finished(runPk)).state).toBe(RunState.SUCCESS);
+      await changeTaskInstance(f.database, { dagId: 'branch_one', runId, taskId: 'b' }, TiAction.CLEAR);
+      const again = await services.finished(runPk);
+      expect([again.state, again.tis.get('b')!.state, again.tis.get('b')!.tryNumber]).toEqual([RunState.SUCCESS, TaskState.SKIPPED, 0]);
+    } finally {
+      await services.stop();
+    }
   });
 
   it('follows a list of tasks and skips the rest', async () => {

@@ -10,7 +10,7 @@ import { BaseOperator, formatZodIssues, type TaskGroupRef, type TaskOptions } fr
 import { validateSchedule, presetToCron } from './schedule.ts';
 import { timetableError } from './timetables.ts';
 import { findXComArgs } from './function-task.ts';
-import { callbacksSchema, callbackList, type DagCallback, type DagCallbacks } from './callbacks.ts';
+import { callbacksSchema, callbackList, CALLBACK_OPTION, type CallbackKind, type DagCallback, type DagCallbacks } from './callbacks.ts';
 import { MappedFunctionOperator, IterateOperator } from './mapping.ts';
 import type { TriggerRule } from './trigger-rules.ts';
 import { tagLimitSchema, tagLimitKeys, type TagLimit } from './limits.ts';
@@ -110,6 +110,8 @@ export interface SerializedTask {
   groupId: string | null;
   /** The task starts deferred on its start trigger, without a worker. */
   startFromTrigger: boolean;
+  /** Kinds of callback the task has: the triggerer queues them for the TIs it ends. */
+  callbacks: CallbackKind[];
   /** 'expand': one TI per item, created when the list exists; 'iterate': all items in one TI. */
   mapped: 'expand' | 'iterate' | null;
   /** URIs of the datasets the task updates. */
@@ -309,6 +311,7 @@ function serializeTask(t: BaseOperator, weight: number): SerializedTask {
     queue: o.queue,
     groupId: t.groupId,
     startFromTrigger: t.startTrigger() !== null,
+    callbacks: (Object.keys(CALLBACK_OPTION) as CallbackKind[]).filter((k) => callbackList(o[CALLBACK_OPTION[k]]).length > 0),
     mapped: t instanceof MappedFunctionOperator ? 'expand' : t instanceof IterateOperator ? 'iterate' : null,
     outlets: o.outlets.map((d) => d.uri),
     setup: o.setup,

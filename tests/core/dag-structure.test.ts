@@ -154,7 +154,7 @@ describe('serialize()', () => {
     expect(byId('a')).toEqual({
       taskId: 'a', operator: 'Noop', mode: 'sync', upstream: [], downstream: ['b', 'c'], triggerRule: 'all_success',
       retries: 2, retryDelayMs: DEFAULT_RETRY_DELAY_MS, retryExponentialBackoff: false, maxRetryDelayMs: null,
-      executionTimeoutMs: null, pool: 'default_pool', poolSlots: 1, priorityWeight: 8, queue: 'default', groupId: null, startFromTrigger: false, mapped: null, outlets: [],
+      executionTimeoutMs: null, pool: 'default_pool', poolSlots: 1, priorityWeight: 8, queue: 'default', groupId: null, startFromTrigger: false, callbacks: [], mapped: null, outlets: [],
       setup: false, teardown: false, onFailureFailDagrun: false, dependsOnPast: false, waitForDownstream: false,
     } satisfies SerializedTask);
     expect(byId('d').upstream).toEqual(['b', 'c']);

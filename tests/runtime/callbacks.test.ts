@@ -2,8 +2,8 @@
  * Task and DAG callbacks on in-memory PGlite, services in this process: every task callback
  * kind after a try the worker ran; onExecuteCallback from defaultArgs; a throwing callback
  * logged in the TI's log with the state unchanged; a deferral timeout's failure callback; a
- * zombie's failure and retry callbacks, queued by the scheduler and run by a worker; and a
- * run's success and failure callbacks.
+ * zombie's failure and retry callbacks, queued by the scheduler and run by a worker; those of
+ * TIs a trigger ended in the triggerer; and a run's success and failure callbacks.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +62,15 @@ describe('callbacks', () => {
     const { ti } = await runToEnd(database, bag.get('deferral_timeout_callbacks'));
     expect(ti('waits').state).toBe('failed');
     expect(events('waits')).toEqual([expect.stringMatching(/^failure:waits:1:TaskDeferralTimeout: deferral on trigger updraft\.DateTimeTrigger timed out/)]);
+  });
+
+  it('runs the callbacks of TIs their trigger ended in the triggerer, on a worker', async () => {
+    services = await startServices(database, bag);
+    const { ti } = await runToEnd(database, bag.get('ended_by_trigger'));
+    expect([ti('ends_ok').state, ti('ends_failed').state]).toEqual(['success', 'failed']);
+    await waitFor(() => events('ends_ok').length && events('ends_failed').length, 'both callbacks');
+    expect(events('ends_ok')).toEqual(['success:ends_ok:1']);
+    expect(events('ends_failed')).toEqual(['failure:ends_failed:1:TaskFailedEvent: the trigger says no']);
   });
 
   /** Start `dagId`, wait for its TI to run, then make it look like its worker died. */

@@ -4,7 +4,8 @@
  * (two triggerers briefly running one trigger) changes nothing the second time.
  */
 import { sql } from 'drizzle-orm';
-import type { Database, Executor } from '../client.ts';
+import { Channel, notify, resultRows, type Database, type Executor } from '../client.ts';
+import { CALLBACKS_PAYLOAD } from './callbacks.ts';
 import { TaskState } from '../../model/states.ts';
 import { writeXComs, type XComWrite } from './xcom.ts';
 import { recordHistory } from './task-instances.ts';
@@ -85,6 +86,7 @@ export async function applyTriggerOutcomes(ex: Executor, database: Database, out
       dagId: String(r.dag_id), runId: String(r.run_id), taskId: String(r.task_id), mapIndex: Number(r.map_index), carried: r.outlet_events,
     })));
     applied.push(...tis);
+    await queueEndedTiCallbacks(ex, tis.map((t) => t.id));
     const byTrigger = new Map(ends.map((o) => [o.triggerId, o]));
     const xcoms: XComWrite[] = [];
     for (const t of tis) {
@@ -94,6 +96,25 @@ export async function applyTriggerOutcomes(ex: Executor, database: Database, out
     await recordHistory(ex, tis.map((t) => t.id));
   }
   return applied;
+}
+
+/**
+ * A TI its trigger ended (success or failed) gets its callback on a worker: queued here, in
+ * the transaction that ended it, when the DAG's serialized task lists that kind.
+ */
+async function queueEndedTiCallbacks(ex: Executor, tiIds: number[]): Promise<void> {
+  if (!tiIds.length) return;
+  const queued = resultRows(await ex.execute(sql`
+    insert into callback_requests (scope, kind, dag_id, run_pk, ti_id, try_number, error)
+    select 'task', k.kind, t.dag_id, t.run_pk, t.id, t.try_number, t.error
+    from task_instances t
+    cross join lateral (select case when t.state = ${TaskState.SUCCESS} then 'success' else 'failure' end as kind) k
+    join dags d on d.dag_id = t.dag_id
+    where t.id in ${tiIds} and exists (
+      select 1 from jsonb_array_elements(d.serialized -> 'tasks') x
+      where x ->> 'taskId' = t.task_id and coalesce(x -> 'callbacks', '[]'::jsonb) @> jsonb_build_array(k.kind))
+    returning id`));
+  if (queued.length) await notify(ex, Channel.WORKER, CALLBACKS_PAYLOAD);
 }
 
 /** Fail one TI's wait on its trigger (its own trigger_timeout passed). */

@@ -1,7 +1,8 @@
 /**
  * Scheduler and worker as separate OS processes (`updraft scheduler`, `updraft worker`) on
  * one PostgreSQL database: a triggered run, two schedulers racing over catchup runs, and a
- * worker killed with SIGKILL mid-task whose TI is recovered through zombie detection.
+ * worker killed with SIGKILL mid-task whose TI is recovered through zombie detection (and whose
+ * retry callback then runs on the other worker).
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
@@ -139,5 +140,8 @@ describe.skipIf(!pgAvailable)('scheduler and worker processes on PostgreSQL', ()
     const try1 = await queries.logs.readLogs(database.db, slowId, 1);
     expect(try1.some((l) => l.level === 'error' && l.message.startsWith('ZombieTaskError'))).toBe(true);
     expect((await queries.logs.readLogs(database.db, slowId, 2)).map((l) => l.message)).toContain('slow task, try 2');
+    // The reaped try's retry callback ran on a worker (the scheduler queued it), into try 1's log.
+    await waitFor(async () => (await queries.logs.readLogs(database.db, slowId, 1)).some((l) => l.message === 'onRetryCallback: ZombieTaskError'),
+      "the zombie's retry callback in try 1's log", 60_000);
   }, 240_000);
 });

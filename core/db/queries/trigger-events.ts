@@ -104,15 +104,21 @@ export async function applyTriggerOutcomes(ex: Executor, database: Database, out
  */
 async function queueEndedTiCallbacks(ex: Executor, tiIds: number[]): Promise<void> {
   if (!tiIds.length) return;
+  // Each DAG's serialized tasks are read once per batch, not once per TI (a DAG may be large).
   const queued = resultRows(await ex.execute(sql`
+    with ended as (
+      select id, dag_id, run_pk, task_id, try_number, error,
+        case when state = ${TaskState.SUCCESS} then 'success' else 'failure' end as kind
+      from task_instances where id in ${tiIds}
+    ), with_callbacks as (
+      select d.dag_id, x ->> 'taskId' as task_id, x -> 'callbacks' as kinds
+      from dags d cross join lateral jsonb_array_elements(d.serialized -> 'tasks') x
+      where d.dag_id in (select dag_id from ended) and jsonb_array_length(coalesce(x -> 'callbacks', '[]'::jsonb)) > 0
+    )
     insert into callback_requests (scope, kind, dag_id, run_pk, ti_id, try_number, error)
-    select 'task', k.kind, t.dag_id, t.run_pk, t.id, t.try_number, t.error
-    from task_instances t
-    cross join lateral (select case when t.state = ${TaskState.SUCCESS} then 'success' else 'failure' end as kind) k
-    join dags d on d.dag_id = t.dag_id
-    where t.id in ${tiIds} and exists (
-      select 1 from jsonb_array_elements(d.serialized -> 'tasks') x
-      where x ->> 'taskId' = t.task_id and coalesce(x -> 'callbacks', '[]'::jsonb) @> jsonb_build_array(k.kind))
+    select 'task', e.kind, e.dag_id, e.run_pk, e.id, e.try_number, e.error
+    from ended e join with_callbacks w on w.dag_id = e.dag_id and w.task_id = e.task_id
+    where w.kinds @> jsonb_build_array(e.kind)
     returning id`));
   if (queued.length) await notify(ex, Channel.WORKER, CALLBACKS_PAYLOAD);
 }

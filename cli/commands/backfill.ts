@@ -83,11 +83,9 @@ export async function queueBackfill(database: Database, dag: Dag, plan: Backfill
 export async function followBackfill(database: Database, runPks: number[], onProgress: (counts: Record<string, number>) => void, everyMs = 500) {
   let last = '';
   for (;;) {
-    const counts: Record<string, number> = { queued: 0, running: 0, success: 0, failed: 0 };
-    for (const pk of runPks) {
-      const run = await queries.dagRuns.getRunByPk(database.db, pk);
-      counts[run?.state ?? 'failed'] = (counts[run?.state ?? 'failed'] ?? 0) + 1;
-    }
+    const counts: Record<string, number> = { queued: 0, running: 0, success: 0, failed: 0, ...await queries.dagRuns.countRunStates(database.db, runPks) };
+    // A run deleted meanwhile counts as failed: it will not finish.
+    counts.failed += runPks.length - Object.values(counts).reduce((a, b) => a + b, 0);
     const key = JSON.stringify(counts);
     if (key !== last) onProgress(counts);
     last = key;

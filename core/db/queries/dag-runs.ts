@@ -216,6 +216,13 @@ export async function runTaskInstances(ex: Executor, runPk: number) {
 
 export const isFinishedTaskState = (s: string) => (FINISHED_TASK_STATES as readonly string[]).includes(s);
 
+/** How many of these runs are in each state. */
+export async function countRunStates(ex: Executor, runPks: number[]): Promise<Record<string, number>> {
+  if (!runPks.length) return {};
+  const rows = await ex.select({ state: dagRuns.state, n: sql<number>`count(*)::int` }).from(dagRuns).where(inArray(dagRuns.id, runPks)).groupBy(dagRuns.state);
+  return Object.fromEntries(rows.map((r) => [r.state, Number(r.n)]));
+}
+
 /** A DAG's runs at these logical dates (a backfill's plan looks for them). */
 export async function runsAtLogicalDates(ex: Executor, dagId: string, dates: Date[]) {
   if (!dates.length) return [];

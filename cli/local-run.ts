@@ -54,6 +54,8 @@ export async function runDagLocally(database: Database, bag: DagBag, dag: Dag, c
       const onlyDone = opts.onlyTask && tis.some((t) => t.taskId === opts.onlyTask && ['success', 'failed', 'skipped', 'up_for_retry'].includes(t.state));
       if (run && (run.state === RunState.SUCCESS || run.state === RunState.FAILED || onlyDone)) {
         const state = opts.onlyTask ? (tis.find((t) => t.taskId === opts.onlyTask)!.state === 'success' ? 'success' : 'failed') : run.state;
+        // The run's callbacks are queued as it closes; let this worker run them before it stops.
+        await queries.callbacks.waitForQueue(database.db, 10_000);
         return {
           dagId: dag.dagId, runId, runPk, state, startDate: run.startDate, endDate: run.endDate,
           taskInstances: tis.map((t) => ({

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { DagBag, queries, openDatabase, type Database } from '../../core/index.ts';
 import { startServices, runToEnd, type Services } from '../helpers/services.ts';
+import { runDagLocally } from '../../cli/local-run.ts';
 import { waitFor } from '../helpers/pg.ts';
 
 const FIXTURE = fileURLToPath(new URL('../fixtures/callbacks', import.meta.url));
@@ -108,5 +109,11 @@ describe('callbacks', () => {
     await waitFor(() => g.callbackEvents!.includes('dag-failure:run_fails:failed:task_failure'), 'the run failure callback');
     expect(g.callbackEvents!.filter((e) => e.startsWith('dag-'))).toEqual(['dag-success:run_succeeds:success:success', 'dag-failure:run_fails:failed:task_failure']);
     await waitFor(async () => (await database.rows(sql`select id from callback_requests`)).length === 0, 'the queue to drain');
+  });
+
+  it('dags test (runDagLocally) runs the run\'s callback before it returns', async () => {
+    const result = await runDagLocally(database, bag, bag.get('run_succeeds'), {});
+    expect(result.state).toBe('success');
+    expect(g.callbackEvents).toContain('dag-success:run_succeeds:success:success');
   });
 });

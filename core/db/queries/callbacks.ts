@@ -48,3 +48,14 @@ export async function claimCallbacks(ex: Executor, workerId: string, limit: numb
 export async function deleteCallback(ex: Executor, id: number): Promise<void> {
   await ex.delete(callbackRequests).where(eq(callbackRequests.id, id));
 }
+
+/** Wait (polling) until no callback is queued or claimed, for at most `timeoutMs`; true if the queue drained. */
+export async function waitForQueue(ex: Executor, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await ex.select({ id: callbackRequests.id }).from(callbackRequests).limit(1);
+    if (!row) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -20,8 +20,9 @@ import { TiAction } from '../core/index.ts';
 const USAGE = `usage: updraft <command>
 
   standalone                         migrate, then run scheduler, worker and triggerer in one process
-  scheduler                          run a scheduler
-  worker [--slots N] [--grace 60s] [--prefetch N]
+  scheduler [--metrics-port P]       run a scheduler; --metrics-port (scheduler, worker, triggerer):
+                                     Prometheus metrics at http://127.0.0.1:P/metrics
+  worker [--slots N] [--grace 60s] [--prefetch N] [--metrics-port P]
                                      run a worker; on SIGTERM, running tasks get the grace period
                                      to finish, then go back to scheduled in the same try;
                                      --prefetch: TIs claimed beyond the slots (default: slots/4
@@ -193,8 +194,9 @@ async function main(argv: string[]): Promise<number> {
       port: values.port === undefined ? 9050 : int(values.port, '--port')!, project: values.project, dataDir: values['data-dir'],
       jobDurationMs: values['job-duration'] === undefined ? undefined : values['job-duration'] === '0' ? 0 : int(values['job-duration'], '--job-duration'),
     }); return 0;
-    case 'scheduler': await services.scheduler(); return 0;
-    case 'worker': await services.worker(int(values.slots, '--slots'), durationArg(values.grace, '--grace'), values.prefetch === '0' ? 0 : int(values.prefetch, '--prefetch')); return 0;
+    case 'scheduler': await services.scheduler(int(values['metrics-port'], '--metrics-port')); return 0;
+    case 'worker': await services.worker(int(values.slots, '--slots'), durationArg(values.grace, '--grace'), values.prefetch === '0' ? 0 : int(values.prefetch, '--prefetch'),
+      int(values['metrics-port'], '--metrics-port')); return 0;
     case 'triggerer': await triggers.triggerer(int(values.capacity, '--capacity'), int(values['metrics-port'], '--metrics-port')); return 0;
     case 'triggers list': await triggers.triggersList(values.json); return 0;
     case 'triggers rotate-key':

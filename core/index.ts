@@ -81,3 +81,8 @@ export * as queries from './db/queries/index.ts';
 export type { RunQueueLimits } from './db/queries/dag-runs.ts';
 export { tagLimitSchema, type TagLimit } from './authoring/limits.ts';
 export * as schema from './db/schema.ts';
+
+// Metrics
+export { ServiceMetrics, serveMetrics } from './metrics/service-metrics.ts';
+export { processRegistry, providerRequests, countProviderRequest, dagRunDuration, observeRunsClosed } from './metrics/process-metrics.ts';
+export { WorkerMetrics } from './runtime/worker-metrics.ts';

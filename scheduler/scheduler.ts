@@ -10,10 +10,11 @@ import { watch, type FSWatcher } from 'node:fs';
 import cron, { type ScheduledTask } from 'node-cron';
 import {
   Channel, notify, queries, evaluateRun, intervalsToRun, RunType, TaskState, JobType, shouldRetry, retryDelayMs, Rerunner,
-  ScheduleKind, scheduleKind, nextDueAt,
+  ScheduleKind, scheduleKind, nextDueAt, observeRunsClosed,
   type Database, type DagBag, type Dag, type Tx, type RunQueueLimits,
 } from '../core/index.ts';
 import { createDatasetTriggeredRuns } from './dataset-runs.ts';
+import { SchedulerMetrics } from './metrics.ts';
 
 export interface SchedulerOptions {
   database: Database;
@@ -30,6 +31,8 @@ export interface SchedulerOptions {
   maxMapLength?: number;
   /** Deployment-wide run queue limits (default: no global limit). */
   runQueue?: RunQueueLimits;
+  /** Serve Prometheus metrics on 127.0.0.1:metricsPort/metrics (0: any free port). */
+  metricsPort?: number;
 }
 
 export class Scheduler {
@@ -44,12 +47,21 @@ export class Scheduler {
   private bagDirty = true;
   private readonly dirtyRuns = new Set<number>();
   private lastFullPass = 0;
+  readonly metrics: SchedulerMetrics;
 
-  private constructor(private readonly opts: SchedulerOptions, readonly id: string) {}
+  private constructor(private readonly opts: SchedulerOptions, readonly id: string) {
+    this.metrics = new SchedulerMetrics(opts.database, 5000, (m) => this.log(m));
+  }
 
   static async create(opts: SchedulerOptions): Promise<Scheduler> {
     const id = await queries.jobs.registerJob(opts.database.db, JobType.SCHEDULER);
     const s = new Scheduler(opts, id);
+    if (opts.metricsPort !== undefined) {
+      await s.metrics.serve(opts.metricsPort).catch(async (err: Error) => {
+        await queries.jobs.endJob(opts.database.db, id).catch(() => undefined);
+        throw new Error(`the scheduler's metrics endpoint could not listen on 127.0.0.1:${opts.metricsPort}: ${err.message}`, { cause: err });
+      });
+    }
     s.unlisten = await opts.database.listen(Channel.SCHEDULER, (payload) => {
       // "runs:1,2": these runs changed outside a worker (manual state changes, end from trigger).
       if (payload.startsWith('runs:')) for (const pk of payload.slice(5).split(',')) s.dirtyRuns.add(Number(pk));
@@ -136,16 +148,18 @@ export class Scheduler {
 
   private async startQueuedRuns(): Promise<void> {
     const { database, dagBag } = this.opts;
+    const closed: queries.dagRuns.ClosedRun[] = [];
     await database.db.transaction(async (tx) => {
       const started = await queries.dagRuns.startQueuedRuns(tx, dagBag.dags, this.opts.runQueue ?? { maxConcurrentRuns: -1, runTagLimits: [] });
       for (const run of started) {
         const dag = dagBag.dags.get(run.dagId)!;
         // Roots that are mapped or start from a trigger are decided here; a run may even be done.
         await evaluateRun(tx, run.runPk, dag, null, { maxMapLength: this.opts.maxMapLength });
-        await queries.dagRuns.finishRunIfDone(tx, run.runPk, dag);
+        await this.closeRunIfDone(tx, run.runPk, dag, closed);
       }
       if (started.length) await notify(tx, Channel.WORKER);
     });
+    observeRunsClosed(closed);
   }
 
   private async releaseRetries(): Promise<void> {
@@ -174,11 +188,16 @@ export class Scheduler {
     for (const run of runs) {
       const dag = dagBag.dags.get(run.dagId);
       if (!dag) continue;
+      const closed: queries.dagRuns.ClosedRun[] = [];
       await database.db.transaction(async (tx) => {
+        // The run first, as a manual clear does: a clear committing while this pass reads the
+        // TIs would otherwise see the run closed over TIs it just reset.
+        await tx.execute(queries.dagRuns.lockRunsStatement([run.id]));
         const r = await evaluateRun(tx, run.id, dag, null, { maxMapLength: this.opts.maxMapLength });
         if (r.scheduled) await notify(tx, Channel.WORKER);
-        await queries.dagRuns.finishRunIfDone(tx, run.id, dag);
+        await this.closeRunIfDone(tx, run.id, dag, closed);
       });
+      observeRunsClosed(closed);
     }
   }
 
@@ -186,6 +205,7 @@ export class Scheduler {
   private async reapZombies(): Promise<void> {
     const { database, dagBag } = this.opts;
     const threshold = this.opts.zombieThresholdMs ?? 30_000;
+    const closed: queries.dagRuns.ClosedRun[] = [];
     const retriedAny = await database.db.transaction(async (tx) => {
       const zombies = await queries.taskInstances.lockZombies(tx, threshold);
       if (!zombies.length) return false;
@@ -215,14 +235,21 @@ export class Scheduler {
       }
       for (const [runPk, { dag, taskIds }] of finishedRuns) {
         await evaluateRun(tx, runPk, dag, taskIds, { maxMapLength: this.opts.maxMapLength });
-        await queries.dagRuns.finishRunIfDone(tx, runPk, dag);
+        await this.closeRunIfDone(tx, runPk, dag, closed);
       }
       if (queuedCallbacks) await notify(tx, Channel.WORKER, queries.callbacks.CALLBACKS_PAYLOAD);
       // Reaped TIs free their pool slots even when nothing new was scheduled.
       await notify(tx, Channel.WORKER);
       return retried;
     });
+    observeRunsClosed(closed);
     if (retriedAny) void this.wake();
+  }
+
+  /** Close the run if it is done, noting it in `closed` for the run duration metric (observed once the transaction commits). */
+  private async closeRunIfDone(tx: Tx, runPk: number, dag: Dag, closed: queries.dagRuns.ClosedRun[]): Promise<void> {
+    const run = await queries.dagRuns.closeRunIfDone(tx, runPk, dag);
+    if (run) closed.push(run);
   }
 
   private async finishZombie(tx: Tx, tiId: number, state: TaskState, error: string, nextRetryAt: Date | null): Promise<void> {
@@ -318,5 +345,6 @@ export class Scheduler {
     await this.unlisten?.();
     await this.passes.idle;
     await queries.jobs.endJob(this.opts.database.db, this.id).catch(() => undefined);
+    await this.metrics.close();
   }
 }

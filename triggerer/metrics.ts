@@ -1,13 +1,13 @@
 /**
  * Triggerer metrics in Prometheus text (prom-client), served on `--metrics-port`:
  * triggers running, capacity left, events / failures / timeouts, loop lag, blocked-loop
- * count by trigger name, and queue delay (trigger created → claimed).
+ * count by trigger name, and queue delay (trigger created → claimed). The endpoint also serves
+ * the process-wide metrics (provider requests made by triggers, DAG parse times).
  */
-import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { ServiceMetrics } from '../core/index.ts';
 
-export class TriggererMetrics {
-  readonly registry = new Registry();
+export class TriggererMetrics extends ServiceMetrics {
   readonly running = new Gauge({ name: 'updraft_triggers_running', help: 'Triggers running in this triggerer', registers: [this.registry] });
   readonly capacityLeft = new Gauge({ name: 'updraft_triggerer_capacity_left', help: 'Free trigger slots', registers: [this.registry] });
   readonly events = new Counter({ name: 'updraft_triggers_events_total', help: 'Trigger events applied', registers: [this.registry] });
@@ -21,20 +21,6 @@ export class TriggererMetrics {
   readonly queueDelay = new Histogram({ name: 'updraft_trigger_queue_delay_seconds', help: 'Trigger created → claimed by a triggerer', buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30], registers: [this.registry] });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'updraft_triggerer_' });
-  }
-
-  serve(port: number, host = '127.0.0.1'): Promise<Server> {
-    const server = createServer(async (req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end('try /metrics\n');
-        return;
-      }
-      res.writeHead(200, { 'content-type': this.registry.contentType }).end(await this.registry.metrics());
-    });
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve(server));
-    });
+    super('updraft_triggerer_');
   }
 }

@@ -104,23 +104,25 @@ function reportRuns(database: Awaited<ReturnType<typeof openEnv>>['database']): 
   }, 1000);
 }
 
-export async function scheduler(): Promise<void> {
+export async function scheduler(metricsPort?: number): Promise<void> {
   const { config, database } = await openEnv({ service: true, migrate: true });
   const bag = await loadBag(config);
   await applyConfigPools(database, config);
-  const s = await Scheduler.create(schedulerOptions(database, bag, config));
-  process.stderr.write(`updraft scheduler ${s.id}: ${database.where}; ${describeBag(bag)}\n`);
+  const s = await Scheduler.create({ ...schedulerOptions(database, bag, config), metricsPort });
+  process.stderr.write(`updraft scheduler ${s.id}: ${metricsPort !== undefined ? `metrics on :${metricsPort}/metrics; ` : ''}${database.where}; ${describeBag(bag)}\n`);
   await untilSignal(async () => {
     await s.stop();
     await database.close();
   });
 }
 
-export async function worker(slots: number | undefined, graceMs: number, prefetch?: number): Promise<void> {
+export async function worker(slots: number | undefined, graceMs: number, prefetch?: number, metricsPort?: number): Promise<void> {
   const { config, database, secrets } = await openEnv({ service: true, migrate: true });
   const bag = await loadBag(config);
-  const w = await Worker.create({ database, dagBag: bag, slots: slots ?? config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues], maxMapLength: config.maxMapLength, secrets: secrets.secrets, prefetch });
-  process.stderr.write(`updraft worker ${w.id}: ${w.slots} slots, queues ${config.queues.join(',')}; ${database.where}; ${describeBag(bag)}\n`);
+  const w = await Worker.create({
+    database, dagBag: bag, slots: slots ?? config.workerSlots, heartbeatMs: config.heartbeatMs, queues: [...config.queues], maxMapLength: config.maxMapLength, secrets: secrets.secrets, prefetch, metricsPort,
+  });
+  process.stderr.write(`updraft worker ${w.id}: ${w.slots} slots, queues ${config.queues.join(',')}${metricsPort !== undefined ? `, metrics on :${metricsPort}/metrics` : ''}; ${database.where}; ${describeBag(bag)}\n`);
   await untilSignal(async () => {
     await w.stop(graceMs);
     await database.close();

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Dag } from '../authoring/dag.ts';
 import { UnknownDagError } from '../errors.ts';
+import { dagBagImportErrors, dagBagRefreshSeconds, dagFileParseSeconds } from '../metrics/process-metrics.ts';
 
 const DAG_FILE = /\.(ts|mts|js|mjs)$/;
 const DUPLICATE_MARK = 'is already defined in';
@@ -34,6 +35,7 @@ export class DagBag {
 
   /** Re-import new and changed files, drop removed ones. Returns whether anything changed. */
   async refresh(): Promise<boolean> {
+    const began = performance.now();
     const files = listDagFiles(this.folder);
     let changed = false;
     for (const file of [...this.mtimes.keys()]) {
@@ -54,6 +56,8 @@ export class DagBag {
       for (const file of [...this.errors.keys()]) {
         if (this.errors.get(file)?.includes(DUPLICATE_MARK)) await this.importFile(file, versionOf(this.mtimes.get(file)!));
       }
+      dagBagRefreshSeconds.set((performance.now() - began) / 1000);
+      dagBagImportErrors.set(this.errors.size);
     }
     return changed;
   }
@@ -73,6 +77,7 @@ export class DagBag {
   private async importFile(file: string, version: string) {
     for (const id of this.fileDags.get(file) ?? []) this.dags.delete(id);
     this.fileDags.set(file, []);
+    const began = performance.now();
     try {
       const found = await importDagFile(file, version);
       for (const d of found) {
@@ -87,6 +92,7 @@ export class DagBag {
     } catch (err) {
       this.errors.set(file, oneLine(err, file));
     }
+    dagFileParseSeconds.observe((performance.now() - began) / 1000);
   }
 }
 

@@ -25,7 +25,7 @@ import { writeRenderedStatement } from '../db/queries/rendered.ts';
 import { writeLogsStatements, type LogWrite } from '../db/queries/logs.ts';
 import { appendLogFiles, taskLogSettings } from './log-store.ts';
 import { writeDatasetEventsStatements, type DatasetEventWrite } from '../db/queries/datasets.ts';
-import { finishRunIfDoneStatement, lockRunsStatement } from '../db/queries/dag-runs.ts';
+import { closedRunOf, finishRunIfDoneStatement, lockRunsStatement } from '../db/queries/dag-runs.ts';
 import { registerJob, heartbeatJob, endJob } from '../db/queries/jobs.ts';
 import { upsertTriggerStatement } from '../db/queries/triggers.ts';
 import { KwargsCodec } from '../triggers/secrets.ts';
@@ -46,6 +46,8 @@ import { CALLBACKS_PAYLOAD } from '../db/queries/callbacks.ts';
 import { installConsoleCapture, type LogLine } from './task-log.ts';
 import { JobType, TaskState } from '../model/states.ts';
 import { RESCHEDULE_METHOD } from '../authoring/reschedule.ts';
+import { WorkerMetrics } from './worker-metrics.ts';
+import { observeRunsClosed } from '../metrics/process-metrics.ts';
 
 export interface WorkerOptions {
   database: Database;
@@ -63,6 +65,8 @@ export interface WorkerOptions {
   prefetch?: number;
   /** Connections and variables for tasks; defaults to the environment, then the database. */
   secrets?: Secrets;
+  /** Serve Prometheus metrics on 127.0.0.1:metricsPort/metrics (0: any free port). */
+  metricsPort?: number;
   log?: (message: string) => void;
 }
 
@@ -110,6 +114,7 @@ export class Worker {
   private callbacks!: CallbackQueue;
   /** Completed TIs since start (for progress reporting). */
   completed = 0;
+  readonly metrics = new WorkerMetrics(() => ({ slots: this.slots, executing: this.executing, prefetched: this.ready.length }));
 
   private constructor(private readonly opts: WorkerOptions, readonly id: string) {
     this.slots = opts.slots ?? 16;
@@ -136,6 +141,13 @@ export class Worker {
     installConsoleCapture();
     const id = await registerJob(opts.database.db, JobType.WORKER);
     const w = new Worker(opts, id);
+    if (opts.metricsPort !== undefined) {
+      await w.metrics.serve(opts.metricsPort).catch(async (err: Error) => {
+        await w.syncPool.close();
+        await endJob(opts.database.db, id).catch(() => undefined);
+        throw new Error(`the worker's metrics endpoint could not listen on 127.0.0.1:${opts.metricsPort}: ${err.message}`, { cause: err });
+      });
+    }
     w.callbacks = new CallbackQueue(opts.database, opts.dagBag, w.lookups, id, (m) => w.log(m));
     // Our own "slots freed" notices are skipped: the same transaction already claimed for us.
     w.unlisten = await opts.database.listen(Channel.WORKER, (payload) => {
@@ -170,7 +182,10 @@ export class Worker {
       this.reserved += free;
       try {
         await this.maybeRefreshBag();
+        const began = performance.now();
         claimed = await claimScheduled(this.opts.database, this.id, this.queues, free);
+        this.metrics.claimSeconds.observe((performance.now() - began) / 1000);
+        this.metrics.claimSize.observe({ via: 'claim' }, claimed.length);
       } finally {
         this.reserved -= free;
       }
@@ -192,7 +207,10 @@ export class Worker {
    */
   private async startAll(claimed: ClaimedTi[]): Promise<void> {
     await this.loadRuns(claimed.map((c) => c.runPk)).catch((err) => this.log(`loading run context failed, retrying per TI: ${dbErrorMessage(err)}`));
-    for (const ti of claimed) this.start(ti);
+    for (const ti of claimed) {
+      if (ti.schedulingDelayS !== null) this.metrics.schedulingDelay.observe(Math.max(0, ti.schedulingDelayS));
+      this.start(ti);
+    }
   }
 
   private async runInfo(runPk: number): Promise<RunInfo> {
@@ -253,6 +271,7 @@ export class Worker {
     this.woken = false;
     this.reserved += free;
     let claimed: ClaimedTi[] = [];
+    const began = performance.now();
     try {
       claimed = await this.writeAndClaim(batch, free, false).catch((err: unknown) => {
         // A TI was no longer ours (reaped as a zombie while it ran): again, skipping such TIs.
@@ -262,6 +281,9 @@ export class Worker {
     } finally {
       this.reserved -= free;
     }
+    this.metrics.batchSeconds.observe((performance.now() - began) / 1000);
+    this.metrics.batchSize.observe(batch.length);
+    if (free > 0) this.metrics.claimSize.observe({ via: 'batch' }, claimed.length);
     for (const o of batch) this.running.delete(o.ti.id);
     this.completed += batch.length;
     if (claimed.length) await this.startAll(claimed);
@@ -376,7 +398,11 @@ export class Worker {
       if (parked.size) statements.push(notifySql(Channel.TRIGGERER, [...parked].join(',')));
       if (free > 0) statements.push(...claimStatements(this.id, this.queues, free));
       const results = await pipe.send(statements, { commit: true });
-      for (const [runPk, at] of closeAt) if (results[at].length) this.runCache.delete(runPk);
+      for (const [runPk, at] of closeAt) {
+        if (!results[at].length) continue;
+        this.runCache.delete(runPk);
+        observeRunsClosed([closedRunOf(results[at][0])]);
+      }
       return free > 0 ? toClaimed(results[results.length - 1]) : [];
     });
   }
@@ -503,6 +529,7 @@ export class Worker {
     clearInterval(this.heartbeat);
     await this.syncPool.close();
     await endJob(this.opts.database.db, this.id).catch(() => undefined);
+    await this.metrics.close();
   }
 
   private async handBack(): Promise<void> {

@@ -9,7 +9,7 @@
  */
 import { BigQuery, type JobMetadata, type TableMetadata } from '@google-cloud/bigquery';
 import { PassThroughClient } from 'google-auth-library';
-import type { Connection, TaskLogger } from 'updraft';
+import { countProviderRequest, type Connection, type TaskLogger } from 'updraft';
 import { GCP_DEFAULT_CONN_ID, resolveBigQueryTarget, type BigQueryTarget } from './connection.ts';
 
 export interface BigQueryHookSource {
@@ -68,6 +68,22 @@ export function describeError(e: BigQueryErrorProto): string {
 
 const clients = new Map<string, BigQuery>();
 
+/**
+ * Count one API call by its REST method (jobs.get…) and outcome: `ok`, the HTTP status of an
+ * error, or `error`. The client's own retries inside one call count once.
+ */
+async function counted<T>(method: string, call: Promise<T>): Promise<T> {
+  try {
+    const out = await call;
+    countProviderRequest('bigquery', method, 'ok');
+    return out;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    countProviderRequest('bigquery', method, typeof code === 'number' ? code : 'error');
+    throw err;
+  }
+}
+
 /** The process's client for a connection (one per connection and settings). */
 export function clientFor(target: BigQueryTarget): BigQuery {
   const key = JSON.stringify(target);
@@ -110,48 +126,49 @@ export class BigQueryHook {
   /** Submit a job; a 409 (the id is taken) reaches the caller as an error with `code` 409. */
   async insertJob(configuration: Record<string, unknown>, options: { jobId?: string; location?: string; labels?: Record<string, string> } = {}): Promise<BigQueryJob> {
     const labels = { ...(configuration.labels as Record<string, string> | undefined), ...options.labels };
-    const [job] = await this.client.createJob({
+    const [job] = await counted('jobs.insert', this.client.createJob({
       configuration: { ...configuration, ...(Object.keys(labels).length ? { labels } : {}) } as never,
       jobId: options.jobId,
       location: options.location ?? this.location,
-    });
+    }));
     return job.metadata as BigQueryJob;
   }
 
   async getJob(jobId: string, location = this.location): Promise<BigQueryJob> {
-    const [meta] = await this.client.job(jobId, { location }).getMetadata();
+    const [meta] = await counted('jobs.get', this.client.job(jobId, { location }).getMetadata());
     return meta as BigQueryJob;
   }
 
   async cancelJob(jobId: string, location = this.location): Promise<void> {
-    await this.client.job(jobId, { location }).cancel();
+    await counted('jobs.cancel', this.client.job(jobId, { location }).cancel());
   }
 
   /** One page of a query job's rows. */
   async getQueryResults(jobId: string, options: { location?: string; pageToken?: string; maxResults?: number } = {}): Promise<{ rows: Record<string, unknown>[]; pageToken?: string; totalRows?: string }> {
-    const [rows, next, response] = await this.client.job(jobId, { location: options.location ?? this.location })
-      .getQueryResults({ autoPaginate: false, pageToken: options.pageToken, maxResults: options.maxResults });
+    const [rows, next, response] = await counted('jobs.getQueryResults', this.client.job(jobId, { location: options.location ?? this.location })
+      .getQueryResults({ autoPaginate: false, pageToken: options.pageToken, maxResults: options.maxResults }));
     return { rows: rows as Record<string, unknown>[], pageToken: (next as { pageToken?: string } | null)?.pageToken, totalRows: (response as { totalRows?: string } | undefined)?.totalRows };
   }
 
   /** Run a query and return its rows (for tasks): Standard SQL, `@name` parameters from `params`. */
   async query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown> | unknown[], options: { location?: string; labels?: Record<string, string> } = {}): Promise<T[]> {
-    const [rows] = await this.client.query({ query: sql, params, location: options.location ?? this.location, useLegacySql: false, labels: options.labels });
+    // The client submits the job and reads its results: counted as one call.
+    const [rows] = await counted('query', this.client.query({ query: sql, params, location: options.location ?? this.location, useLegacySql: false, labels: options.labels }));
     return rows as T[];
   }
 
   async getTable(datasetId: string, tableId: string): Promise<TableMetadata> {
-    const [meta] = await this.client.dataset(datasetId).table(tableId).getMetadata();
+    const [meta] = await counted('tables.get', this.client.dataset(datasetId).table(tableId).getMetadata());
     return meta as TableMetadata;
   }
 
   /** Create the dataset unless it exists (a 409 from a concurrent create counts as existing). */
   async ensureDataset(datasetId: string, location = this.location): Promise<void> {
     const dataset = this.client.dataset(datasetId);
-    const [exists] = await dataset.exists();
+    const [exists] = await counted('datasets.get', dataset.exists());
     if (exists) return;
     try {
-      await dataset.create({ location });
+      await counted('datasets.insert', dataset.create({ location }));
     } catch (err) {
       if ((err as { code?: number }).code !== 409) throw err;
     }
@@ -163,21 +180,21 @@ export class BigQueryHook {
    */
   async loadFile(file: string, datasetId: string, tableId: string, load: Record<string, unknown>, options: { jobId?: string; location?: string } = {}): Promise<BigQueryJob> {
     // The client puts every other key into configuration.load, where labels don't belong: none here.
-    const [job] = await this.client.dataset(datasetId).table(tableId).createLoadJob(file, { ...load, jobId: options.jobId, location: options.location ?? this.location } as never);
+    const [job] = await counted('jobs.insert', this.client.dataset(datasetId).table(tableId).createLoadJob(file, { ...load, jobId: options.jobId, location: options.location ?? this.location } as never));
     return job.metadata as BigQueryJob;
   }
 
   async tableExists(datasetId: string, tableId: string): Promise<boolean> {
-    const [exists] = await this.client.dataset(datasetId).table(tableId).exists();
+    const [exists] = await counted('tables.get', this.client.dataset(datasetId).table(tableId).exists());
     return exists;
   }
 
   /** One page of the project's jobs (`jobs.list`), newest first. */
   async listJobs(options: ListJobsOptions = {}): Promise<{ jobs: BigQueryJob[]; pageToken?: string }> {
-    const [, next, response] = await this.client.getJobs({
+    const [, next, response] = await counted('jobs.list', this.client.getJobs({
       autoPaginate: false, stateFilter: options.stateFilter as never, minCreationTime: options.minCreationTime !== undefined ? String(options.minCreationTime) : undefined,
       projection: options.projection, pageToken: options.pageToken, maxResults: options.maxResults, allUsers: options.allUsers,
-    });
+    }));
     const jobs = ((response as { jobs?: (BigQueryJob & { state?: string })[] } | undefined)?.jobs ?? []).map((j) => ({ ...j, status: j.status ?? { state: j.state as BigQueryJob['status']['state'] } }));
     return { jobs, pageToken: (next as { pageToken?: string } | null)?.pageToken };
   }

@@ -10,7 +10,7 @@
  *   for await (const page of http.paginate('v1/items', { pagination: { style: 'link' } })) …
  */
 import type { Dispatcher } from 'undici';
-import { isSensitiveKey, maskSecret, type Connection, type TaskLogger } from 'updraft';
+import { countProviderRequest, isSensitiveKey, maskSecret, type Connection, type TaskLogger } from 'updraft';
 import { baseUrlOf, httpExtraSchema, urlFor, HTTP_DEFAULT_CONN_ID, type HttpExtra } from './connection.ts';
 import { dispatcherFor } from './dispatchers.ts';
 import { TokenBucket, sleep } from './rate-limit.ts';
@@ -142,11 +142,13 @@ export class HttpHook {
       try {
         outcome = await this.attempt<B>(method, url, req, signal);
       } catch (error) {
+        countProviderRequest('http', method, signal?.aborted ? 'aborted' : 'error');
         if (signal?.aborted) throw signal.reason ?? error;
         if (error instanceof HttpResponseTooLarge) throw error;
         outcome = { error };
       }
       const ms = Date.now() - t0;
+      if (!('error' in outcome)) countProviderRequest('http', method, 'response' in outcome ? outcome.response.status : outcome.status);
       if ('response' in outcome) {
         this.log.info('%s %s → %d in %d ms', method, shown, outcome.response.status, ms);
         return outcome.response;

@@ -13,7 +13,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import picomatch from 'picomatch';
 import type { FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
-import type { Connection, TaskLogger } from 'updraft';
+import { countProviderRequest, type Connection, type TaskLogger } from 'updraft';
 import { resolveTarget, SFTP_DEFAULT_CONN_ID } from './connection.ts';
 import { poolFor, SFTP_STATUS, type PoolStats, type SftpPool } from './pool.ts';
 import { mkdirOne, readWhole, readdir, rename, rmdirOne, stat, unlink, writeWhole } from './ops.ts';
@@ -93,6 +93,14 @@ function newerThanMs(v: ListOptions['newerThan']): number | null {
   return ms;
 }
 
+const STATUS_NAMES = new Map<unknown, string>(Object.entries(SFTP_STATUS).map(([name, code]) => [code, name.toLowerCase()]));
+
+/** A failed operation's outcome for the request count: the SFTP status (no_such_file…), aborted, or error. */
+function statusName(err: unknown): string {
+  if ((err as { name?: unknown } | null)?.name === 'AbortError') return 'aborted';
+  return STATUS_NAMES.get((err as { code?: unknown } | null)?.code) ?? 'error';
+}
+
 /** An SFTP status as an Error that names the operation and path. */
 function withPath(err: unknown, op: string, p: string): Error {
   const e = err as { code?: unknown; message?: string };
@@ -124,10 +132,14 @@ export class SftpHook {
     return own && base ? AbortSignal.any([own, base]) : own ?? base;
   }
 
-  /** Run on a pooled channel; rejects as soon as the signal aborts (the reply, if any, is dropped). */
-  private run<T>(op: (sftp: SFTPWrapper) => Promise<T>, signal?: AbortSignal, retries?: number): Promise<T> {
+  /**
+   * Run on a pooled channel; rejects as soon as the signal aborts (the reply, if any, is dropped).
+   * `operation` names it in the provider request count, with its outcome (ok, an SFTP status, error).
+   */
+  private run<T>(operation: string, op: (sftp: SFTPWrapper) => Promise<T>, signal?: AbortSignal, retries?: number): Promise<T> {
     const s = this.signal(signal);
     const work = this.pool.run(op, s, retries);
+    work.then(() => countProviderRequest('sftp', operation, 'ok'), (err: unknown) => countProviderRequest('sftp', operation, statusName(err)));
     if (!s) return work;
     s.throwIfAborted();
     return new Promise<T>((resolve, reject) => {
@@ -138,7 +150,7 @@ export class SftpHook {
   }
 
   async stat(p: string, opts: { signal?: AbortSignal } = {}): Promise<SftpFile> {
-    return this.run(async (sftp) => describe(p, await stat(sftp, p).catch((e) => { throw withPath(e, 'stat', p); })), opts.signal);
+    return this.run('stat', async (sftp) => describe(p, await stat(sftp, p).catch((e) => { throw withPath(e, 'stat', p); })), opts.signal);
   }
 
   async exists(p: string, opts: { signal?: AbortSignal } = {}): Promise<boolean> {
@@ -158,7 +170,7 @@ export class SftpHook {
     const filesOnly = !opts.includeDirectories && (match !== null || after !== null);
     const out: SftpFile[] = [];
     const walk = async (d: string): Promise<void> => {
-      const entries = await this.run((sftp) => readdir(sftp, d).catch((e) => { throw withPath(e, 'list', d); }), opts.signal);
+      const entries = await this.run('list', (sftp) => readdir(sftp, d).catch((e) => { throw withPath(e, 'list', d); }), opts.signal);
       const subdirs: string[] = [];
       for (const e of entries) {
         if (e.filename === '.' || e.filename === '..') continue;
@@ -182,10 +194,10 @@ export class SftpHook {
   async get(remote: string, destOrOpts?: string | Writable | { signal?: AbortSignal; size?: number }, maybeOpts: { signal?: AbortSignal } = {}): Promise<Buffer | number> {
     if (destOrOpts === undefined || (typeof destOrOpts === 'object' && !(destOrOpts instanceof Writable))) {
       const o = (destOrOpts ?? {}) as { signal?: AbortSignal; size?: number };
-      return this.run((sftp) => readWhole(sftp, remote, o.size).catch((e) => { throw withPath(e, 'get', remote); }), o.signal);
+      return this.run('get', (sftp) => readWhole(sftp, remote, o.size).catch((e) => { throw withPath(e, 'get', remote); }), o.signal);
     }
     const dest = destOrOpts;
-    return this.run(async (sftp) => {
+    return this.run('get', async (sftp) => {
       try {
         if (dest instanceof Writable) {
           let bytes = 0;
@@ -212,7 +224,7 @@ export class SftpHook {
   /** Upload a local file, a Buffer or a stream to `remote`; `mkdirs` creates its directories first. */
   async put(src: string | Buffer | Readable, remote: string, opts: { mkdirs?: boolean; mode?: number; signal?: AbortSignal } = {}): Promise<number> {
     if (opts.mkdirs) await this.mkdir(path.posix.dirname(remote), opts);
-    return this.run(async (sftp) => {
+    return this.run('put', async (sftp) => {
       try {
         if (Buffer.isBuffer(src)) {
           await writeWhole(sftp, remote, src, opts.mode);
@@ -240,7 +252,7 @@ export class SftpHook {
 
   /** `mkdir -p`: creates the directory and its missing parents; an existing directory is fine. */
   async mkdir(dir: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.run(async (sftp) => {
+    await this.run('mkdir', async (sftp) => {
       const make = async (d: string): Promise<void> => {
         try {
           await mkdirOne(sftp, d);
@@ -264,18 +276,18 @@ export class SftpHook {
   async delete(p: string, opts: { recursive?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     const st = await this.stat(p, opts);
     if (st.type !== 'directory') {
-      await this.run((sftp) => unlink(sftp, p).catch((e) => { throw withPath(e, 'delete', p); }), opts.signal);
+      await this.run('delete', (sftp) => unlink(sftp, p).catch((e) => { throw withPath(e, 'delete', p); }), opts.signal);
       return;
     }
     if (opts.recursive) {
       const entries = await this.list(p, { includeDirectories: true, signal: opts.signal });
       await Promise.all(entries.map((e) => this.delete(e.path, opts)));
     }
-    await this.run((sftp) => rmdirOne(sftp, p).catch((e) => { throw withPath(e, 'rmdir', p); }), opts.signal);
+    await this.run('rmdir', (sftp) => rmdirOne(sftp, p).catch((e) => { throw withPath(e, 'rmdir', p); }), opts.signal);
   }
 
   async rename(from: string, to: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.run((sftp) => rename(sftp, from, to).catch((e) => { throw withPath(e, 'rename', `${from} → ${to}`); }), opts.signal);
+    await this.run('rename', (sftp) => rename(sftp, from, to).catch((e) => { throw withPath(e, 'rename', `${from} → ${to}`); }), opts.signal);
   }
 
   /**
@@ -294,7 +306,7 @@ export class SftpHook {
     const one = async (file: SftpFile | { path: string; size?: number }) => {
       let result: DownloadResult;
       try {
-        const data = await this.run((sftp) => readWhole(sftp, file.path, file.size).catch((e) => { throw withPath(e, 'get', file.path); }), signal, opts.retries);
+        const data = await this.run('get', (sftp) => readWhole(sftp, file.path, file.size).catch((e) => { throw withPath(e, 'get', file.path); }), signal, opts.retries);
         if (toDir) {
           const localPath = path.join(toDir, path.posix.basename(file.path));
           await writeFile(localPath, data);

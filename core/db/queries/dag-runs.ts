@@ -92,14 +92,14 @@ function backfillLimit(tags: Record<string, string>): TagLimit[] {
 /** One TI per task; tasks with no upstream start scheduled. Returns how many were scheduled. */
 async function createTaskInstances(ex: Executor, runPk: number, runId: string, dag: Dag): Promise<number> {
   const serialized = dag.serialize().tasks;
-  const now = new Date();
   // Roots start scheduled, except start-from-trigger ones (evaluateRun defers them), mapped
   // ones (evaluateRun expands them) and dependsOnPast ones (evaluateRun checks the previous run).
   const ready = (t: (typeof serialized)[number]) => !t.upstream.length && !t.startFromTrigger && t.mapped !== 'expand' && !t.dependsOnPast;
   const rows = serialized.map((t) => ({
     runPk, dagId: dag.dagId, runId, taskId: t.taskId, mapIndex: -1,
     state: ready(t) ? TaskState.SCHEDULED : TaskState.NONE,
-    scheduledAt: ready(t) ? now : null,
+    // The database's clock, as every other scheduled_at (a worker measures its delay on it).
+    scheduledAt: ready(t) ? sql`now()` : null,
     maxTries: t.retries + 1, priorityWeight: t.priorityWeight, pool: t.pool, poolSlots: t.poolSlots,
     queue: t.queue, operator: t.operator,
   }));
@@ -114,8 +114,24 @@ const UNFINISHED = [TaskState.NONE, TaskState.SCHEDULED, TaskState.RUNNING, Task
 
 /** Close the run if every TI is finished: failed if any leaf failed, else success. */
 export async function finishRunIfDone(ex: Executor, runPk: number, dag: Dag): Promise<RunState | null> {
-  const [closed] = resultRows<{ state: RunState }>(await ex.execute(finishRunIfDoneStatement(runPk, dag)));
-  return closed?.state ?? null;
+  return (await closeRunIfDone(ex, runPk, dag))?.state ?? null;
+}
+
+/** A run a statement just closed: its new state and how long it ran (start → end, seconds). */
+export interface ClosedRun {
+  state: RunState;
+  durationS: number | null;
+}
+
+/** finishRunIfDone, returning the closed run's state and duration (null: still open). */
+export async function closeRunIfDone(ex: Executor, runPk: number, dag: Dag): Promise<ClosedRun | null> {
+  const [row] = resultRows<Record<string, unknown>>(await ex.execute(finishRunIfDoneStatement(runPk, dag)));
+  return row ? closedRunOf(row) : null;
+}
+
+/** A row of finishRunIfDoneStatement, typed. */
+export function closedRunOf(row: Record<string, unknown>): ClosedRun {
+  return { state: row.state as RunState, durationS: row.duration_s == null ? null : Number(row.duration_s) };
 }
 
 /** Lock runs (in id order, so two lockers never deadlock) for the rest of the transaction. */
@@ -124,8 +140,8 @@ export function lockRunsStatement(runPks: number[]): SQL {
 }
 
 /**
- * finishRunIfDone as one statement: a row with the run's new state when it closed the run,
- * after a NOTIFY on `notifyChannel` if one is given.
+ * finishRunIfDone as one statement: a row with the run's new state and duration (`duration_s`)
+ * when it closed the run, after a NOTIFY on `notifyChannel` if one is given.
  */
 export function finishRunIfDoneStatement(runPk: number, dag: Dag, notifyChannel?: Channel): SQL {
   // The leaves go as one JSON parameter (a DAG may have thousands), read only once the run is done.
@@ -138,9 +154,9 @@ export function finishRunIfDoneStatement(runPk: number, dag: Dag, notifyChannel?
             and task_id in (select jsonb_array_elements_text(${leavesJson(dag)}::jsonb))
         ) then ${RunState.FAILED} else ${RunState.SUCCESS} end
       from verdict v where r.id = ${runPk} and r.state = ${RunState.RUNNING} and v.done
-      returning r.state
+      returning r.state, extract(epoch from r.end_date - r.start_date)::float8 as duration_s
     )${queueRunCallbacks(runPk, dag)}
-    select state${notifyChannel ? sql`, pg_notify(${notifyChannel}, '')` : sql``}${hasRunCallbacks(dag) ? sql`, pg_notify(${Channel.WORKER}, ${CALLBACKS_PAYLOAD})` : sql``} from closed`;
+    select state, duration_s${notifyChannel ? sql`, pg_notify(${notifyChannel}, '')` : sql``}${hasRunCallbacks(dag) ? sql`, pg_notify(${Channel.WORKER}, ${CALLBACKS_PAYLOAD})` : sql``} from closed`;
 }
 
 const hasRunCallbacks = (dag: Dag) => dag.runCallbacks.success.length + dag.runCallbacks.failed.length > 0;

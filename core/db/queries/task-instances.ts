@@ -6,7 +6,7 @@
 import { and, eq, inArray, lt, lte, sql, type SQL } from 'drizzle-orm';
 import { taskInstances, taskInstanceHistory, dagRuns } from '../schema.ts';
 import type { Database, Executor } from '../client.ts';
-import { TaskState } from '../../model/states.ts';
+import { RunState, TaskState } from '../../model/states.ts';
 import { storableText } from '../../model/json-value.ts';
 import { RESCHEDULE_METHOD } from '../../authoring/reschedule.ts';
 
@@ -30,6 +30,8 @@ export interface ClaimedTi {
   poolMissing: boolean;
   /** A mapped TI's input, resolved when it was expanded. */
   mapInput: unknown;
+  /** Seconds from becoming scheduled (scheduled_at) to this claim, on the database's clock. */
+  schedulingDelayS: number | null;
 }
 
 /**
@@ -105,7 +107,8 @@ export function claimStatements(workerId: string, queues: string[], limit: numbe
           start_date = case when t.next_method is null then clock_timestamp() else coalesce(t.start_date, clock_timestamp()) end
       from locked chosen where t.id = chosen.id
       returning t.id, t.run_pk, t.dag_id, t.run_id, t.task_id, t.map_index, t.try_number, t.max_tries, t.start_date,
-        t.next_method, t.next_kwargs, t.pool, t.map_input, chosen.pool_missing`];
+        t.next_method, t.next_kwargs, t.pool, t.map_input, chosen.pool_missing,
+        extract(epoch from clock_timestamp() - t.scheduled_at)::float8 as scheduling_delay_s`];
 }
 
 /** Rows returned by the claim statement, typed. */
@@ -125,6 +128,7 @@ export function toClaimed(rows: Record<string, unknown>[]): ClaimedTi[] {
     pool: String(r.pool),
     poolMissing: r.pool_missing === true,
     mapInput: r.map_input ?? null,
+    schedulingDelayS: r.scheduling_delay_s == null ? null : Number(r.scheduling_delay_s),
   }));
 }
 
@@ -261,6 +265,26 @@ export async function nextRetryDue(ex: Executor): Promise<Date | null> {
       (select min(reschedule_date) from task_instances where state = ${lit(TaskState.UP_FOR_RESCHEDULE)}))`,
   }).from(sql`(select 1) as one`);
   return row?.at ? new Date(row.at) : null;
+}
+
+/** TI states that are not finished: the ones a run still waits on. */
+export const OPEN_TI_STATES: readonly TaskState[] = [
+  TaskState.NONE, TaskState.SCHEDULED, TaskState.RUNNING, TaskState.DEFERRED, TaskState.UP_FOR_RETRY, TaskState.UP_FOR_RESCHEDULE,
+];
+
+/**
+ * Unfinished TIs by state, counted within running runs: the read walks the running runs
+ * (dag_runs_state) and each one's (run, state) index entries, so its cost follows the open
+ * work, never the millions of finished TIs a busy table holds. Every open state is present.
+ */
+export async function countOpenTisByState(ex: Executor): Promise<Record<string, number>> {
+  const rows = await ex.select({ state: taskInstances.state, n: sql<number>`count(*)::int` })
+    .from(dagRuns).innerJoin(taskInstances, eq(taskInstances.runPk, dagRuns.id))
+    .where(and(eq(dagRuns.state, RunState.RUNNING), inArray(taskInstances.state, [...OPEN_TI_STATES])))
+    .groupBy(taskInstances.state);
+  const counts: Record<string, number> = Object.fromEntries(OPEN_TI_STATES.map((s) => [s, 0]));
+  for (const r of rows) counts[r.state] = Number(r.n);
+  return counts;
 }
 
 export interface ZombieTi {

@@ -11,11 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Connection, Context } from '../../../core/index.ts';
+import { processRegistry, type Connection, type Context } from '../../../core/index.ts';
 import { SftpHook, SftpPool, closeSftpPools, sftpGetTask, HostKeyMismatchError, fingerprint, resolveTarget, SFTP_STATUS } from '../../../providers/sftp/index.ts';
 import { testSftpConnection } from '../../../providers/sftp/connection-test.ts';
 import { startSshd, sshdAvailable, type Sshd } from '../../helpers/sshd.ts';
 import { waitFor } from '../../helpers/pg.ts';
+import { sample } from '../../helpers/metrics.ts';
 
 const required = process.env.CI === 'true';
 let sshd: Sshd;
@@ -181,6 +182,21 @@ describe.skipIf(!sshdAvailable && !required)('SftpHook on a real sshd', () => {
     expect(denied.code).toBe(SFTP_STATUS.PERMISSION_DENIED);
     expect((await hook.get(remote('in/f01.xml'))).length).toBeGreaterThan(0);
     expect(hook.stats()).toMatchObject({ opened: 1, dropped: 0 });
+  });
+
+  it('counts each operation by name and outcome in updraft_provider_requests_total', async () => {
+    const count = async (operation: string, status: string) =>
+      sample(await processRegistry.metrics(), 'updraft_provider_requests_total', { provider: 'sftp', operation, status }) ?? 0;
+    const names = [['stat', 'ok'], ['stat', 'no_such_file'], ['list', 'ok'], ['get', 'ok'], ['put', 'permission_denied']] as const;
+    const before = await Promise.all(names.map(([op, status]) => count(op, status)));
+    const hook = new SftpHook(connOf({ private_key: sshd.privateKey }));
+    await hook.stat(remote('in/readme.txt'));
+    expect(await hook.exists(remote('in/nothing.txt'))).toBe(false);
+    await hook.list(remote('in'), { pattern: '*.txt' });
+    await hook.get(remote('in/readme.txt'));
+    await expect(hook.put(Buffer.from('x'), '/root/not-yours.txt')).rejects.toMatchObject({ code: SFTP_STATUS.PERMISSION_DENIED });
+    const after = await Promise.all(names.map(([op, status]) => count(op, status)));
+    expect(after.map((n, i) => n - before[i])).toEqual([1, 1, 1, 1, 1]);
   });
 
   it('reconnects when the server-side session is killed', async () => {

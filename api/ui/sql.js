@@ -31,6 +31,8 @@ export function formatSql(sql) {
   let depth = 0;
   // One entry per open parenthesis: whether it holds a window (OVER (...)), which stays on one line.
   const parens = [];
+  // Inside CASE … END, WHEN and ELSE belong to the expression and stay on its line.
+  let cases = 0;
   let lineHasText = false;
   let prevWord = '';
   tokens.forEach((tok, i) => {
@@ -48,11 +50,14 @@ export function formatSql(sql) {
         && !(lower === 'partition' && prevWord !== 'by' && !/^by$/i.test(nextWord?.v ?? ''))
         && !(lower === 'set' && prevWord === 'update')
         && !(['insert', 'update', 'delete', 'when'].includes(lower) && prevWord === 'then')
-        && !parens[parens.length - 1];
+        && !parens[parens.length - 1]
+        && !(lower === 'when' && cases > 0);
       if (isClause && lineHasText && !(lower === 'partition' && prevWord === 'by')) {
         while (out.length && /^[ \t]+$/.test(out[out.length - 1])) out.pop();
         out.push(`\n${'  '.repeat(depth)}`);
       }
+      if (lower === 'case') cases++;
+      if (lower === 'end' && cases > 0) cases--;
       out.push(KEYWORDS.has(lower) ? `<span class="kw">${esc(tok.v)}</span>` : esc(tok.v));
       prevWord = lower;
       lineHasText = true;

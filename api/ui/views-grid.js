@@ -161,7 +161,7 @@ export async function gridView(root, [dagId], query, current) {
     applyCollapsed();
   }
   function applyCollapsed() {
-    for (const tr of container.querySelectorAll('tbody tr')) {
+    for (const tr of container.querySelectorAll('.gr[data-anc]')) {
       const anc = tr.dataset.anc ? tr.dataset.anc.split(' ') : [];
       tr.hidden = anc.some((a) => collapsed.has(a));
       const t = tr.dataset.group && tr.querySelector('[data-toggle]');
@@ -240,7 +240,7 @@ export async function gridView(root, [dagId], query, current) {
   function patchGroups(runIds) {
     for (const row of rows) {
       if (row.kind !== 'group') continue;
-      const tr = container.querySelector(`tr[data-group="${CSS.escape(row.id)}"]`);
+      const tr = container.querySelector(`.gr[data-group="${CSS.escape(row.id)}"]`);
       for (const runId of runIds) {
         const el = tr?.querySelector(`[data-grun="${CSS.escape(runId)}"]`);
         if (!el) continue;

@@ -43,7 +43,13 @@ function triggerHtml(tr) {
     <h3>Kwargs</h3><pre class="code">${esc(pretty(tr.kwargs))}</pre></section>`;
 }
 
-function triesHtml(tries) {
+function triesHtml(ti) {
+  // The history holds finished tries; the current one comes from the TI itself.
+  const tries = [...ti.tries];
+  if (ti.tryNumber > 0 && !tries.some((t) => t.tryNumber === ti.tryNumber)) {
+    tries.push({ tryNumber: ti.tryNumber, state: ti.state, startDate: ti.startDate, endDate: ti.endDate, duration: ti.duration, workerId: ti.workerId, error: ti.error });
+  }
+  tries.sort((a, b) => b.tryNumber - a.tryNumber);
   if (!tries.length) return '<p class="muted">No tries yet.</p>';
   return `<div class="scroll"><table class="list"><thead><tr><th scope="col">Try</th><th scope="col">State</th><th scope="col">Started</th><th scope="col">Ended</th><th scope="col">Duration</th><th scope="col">Worker</th><th scope="col">Error</th></tr></thead>
     <tbody>${tries.map((t) => `<tr><td>${t.tryNumber}</td><td>${badge(t.state)}</td><td class="nowrap">${fmtTime(t.startDate)}</td><td class="nowrap">${fmtTime(t.endDate)}</td>
@@ -112,7 +118,7 @@ export async function tiView(root, [dagId, runId, taskId], query, current) {
       <button type="button" class="btn" data-ti-action="success">Mark success</button>
       <button type="button" class="btn danger" data-ti-action="failed">Mark failed</button></div>` : ''}</div>
     <div class="ti-top"><div id="ti-facts" class="card">${factsHtml(ti)}</div><div id="ti-trigger">${triggerHtml(ti.trigger)}</div></div>
-    <h2>Tries</h2><div id="ti-tries">${triesHtml(ti.tries)}</div>
+    <h2>Tries</h2><div id="ti-tries">${triesHtml(ti)}</div>
     <div class="tabs" role="tablist" aria-label="Task instance details">
       <button type="button" role="tab" id="tab-logs" aria-selected="true" aria-controls="panel-logs">Logs</button>
       <button type="button" role="tab" id="tab-xcom" aria-selected="false" aria-controls="panel-xcom">XCom</button>
@@ -183,7 +189,7 @@ export async function tiView(root, [dagId, runId, taskId], query, current) {
     ti = fresh;
     root.querySelector('#ti-facts').innerHTML = factsHtml(ti);
     root.querySelector('#ti-trigger').innerHTML = triggerHtml(ti.trigger);
-    root.querySelector('#ti-tries').innerHTML = triesHtml(ti.tries);
+    root.querySelector('#ti-tries').innerHTML = triesHtml(ti);
     if (tryChanged && followLatest) tryShown = ti.tryNumber;
     fillTries();
     if (tryChanged || stateChanged) {

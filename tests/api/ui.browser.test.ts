@@ -103,6 +103,8 @@ describe.skipIf(!haveChromium || !pgAvailable)('the web UI in a browser', () => 
     await client.login('admin', password);
     dbtRun = (await client.call<Run>('POST', '/dags/ui_dbt_shop/runs', { conf: {} })).runId;
     flakyRun = (await client.call<Run>('POST', '/dags/ui_flaky/runs', { conf: {} })).runId;
+    await client.call<Run>('POST', '/dags/ui_flaky/runs', { conf: {} });
+    await client.call<Run>('POST', '/dags/ui_wait/runs', { conf: { seconds: 1 } });
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -166,7 +168,9 @@ describe.skipIf(!haveChromium || !pgAvailable)('the web UI in a browser', () => 
 
     await page.evaluate(() => { (window as unknown as { stayed: boolean }).stayed = true; });
     const waitCell = await page.waitForSelector(cell(runId, 'wait', 'deferred'), { timeout: LONG });
-    await shot('grid-deferred');
+    await page.click(`[data-runhead="${runId}"]`);
+    await page.waitForSelector('#details [data-run-action="clear"]');
+    await shot('grid');
 
     // While it waits: the TI with its trigger, and the triggers page, in a second tab.
     const tab = await context.newPage();
@@ -197,7 +201,7 @@ describe.skipIf(!haveChromium || !pgAvailable)('the web UI in a browser', () => 
     expect(await page.evaluate(() => performance.getEntriesByName('grid-painted').length)).toBe(1);
     await page.click(`[data-runhead="${dbtRun}"]`);
     await page.waitForSelector('#details [data-run-action="clear"]');
-    await shot('grid');
+    await shot('grid-dbt');
 
     await page.click('a.tab[href$="/graph"]');
     await page.waitForSelector('svg.graph [data-node="shop.marts.customer_orders"][data-state="success"]');

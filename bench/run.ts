@@ -8,6 +8,7 @@ import { sftpBench } from './sftp.ts';
 import { bigqueryBench } from './bigquery.ts';
 import { dbtBench } from './dbt.ts';
 import { dbcleanBench } from './dbclean.ts';
+import { uiBench } from './ui.ts';
 
 const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>>> = {
   scheduler: schedulerBench,
@@ -19,6 +20,7 @@ const benches: Record<string, (json: boolean) => Promise<Record<string, unknown>
   bigquery: bigqueryBench,
   dbt: dbtBench,
   dbclean: dbcleanBench,
+  ui: uiBench,
 };
 
 const [name, ...rest] = process.argv.slice(2);

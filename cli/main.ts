@@ -15,6 +15,7 @@ import { tasksRender } from './commands/render.ts';
 import * as inspect from './commands/inspect.ts';
 import { dagsBackfill } from './commands/backfill.ts';
 import { dbClean } from './commands/db-clean.ts';
+import { apiServer, usersHashPassword } from './commands/api-server.ts';
 import { TiAction } from '../core/index.ts';
 
 const USAGE = `usage: updraft <command>
@@ -29,6 +30,11 @@ const USAGE = `usage: updraft <command>
                                      while tasks are short, else none; 0 turns it off)
   triggerer [--capacity N] [--metrics-port P]
                                      run a triggerer (all triggers on one event loop)
+  api-server [--port 8080] [--host 127.0.0.1]
+                                     the web UI and REST API (/api/v1, OpenAPI at /api/v1/openapi.json)
+  users hash-password [--password PW]
+                                     the scrypt hash for a user's "password" or a token's "hash" in
+                                     the config file's "api" section (reads stdin without --password)
   db migrate                         create or upgrade the metadata database
   db clean --before D [--table T]... [--dry-run] [--yes] [--json]
                                      delete finished runs' TIs, TI history, logs and XComs, dataset
@@ -187,13 +193,15 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return cmd || values.help ? 0 : 2;
   }
-  const key = ['db', 'dags', 'tasks', 'runs', 'triggers', 'pools', 'connections', 'variables', 'datasets', 'xcom'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
+  const key = ['users', 'db', 'dags', 'tasks', 'runs', 'triggers', 'pools', 'connections', 'variables', 'datasets', 'xcom'].includes(cmd) ? `${cmd} ${sub ?? ''}`.trim() : cmd;
   switch (key) {
     case 'standalone': await services.standalone(); return 0;
     case 'bigquery-emulator': await services.bigqueryEmulator({
       port: values.port === undefined ? 9050 : int(values.port, '--port')!, project: values.project, dataDir: values['data-dir'],
       jobDurationMs: values['job-duration'] === undefined ? undefined : values['job-duration'] === '0' ? 0 : int(values['job-duration'], '--job-duration'),
     }); return 0;
+    case 'api-server': await apiServer(values.port === undefined ? undefined : int(values.port, '--port'), values.host); return 0;
+    case 'users hash-password': await usersHashPassword(values.password); return 0;
     case 'scheduler': await services.scheduler(int(values['metrics-port'], '--metrics-port')); return 0;
     case 'worker': await services.worker(int(values.slots, '--slots'), durationArg(values.grace, '--grace'), values.prefetch === '0' ? 0 : int(values.prefetch, '--prefetch'),
       int(values['metrics-port'], '--metrics-port')); return 0;

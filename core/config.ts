@@ -29,6 +29,20 @@ const xcomSchema = z.object({
   inlineLimit: z.number().int().nonnegative().default(65_536),
 }).strict().refine((x) => x.backend !== 'filesystem' || x.path, { message: 'the filesystem XCom backend needs "path": a folder every worker and triggerer can reach' });
 
+const roleSchema = z.enum(['viewer', 'admin']);
+
+/** The web UI and REST API: who may log in, and how. Passwords are scrypt hashes (`updraft users hash-password`). */
+const apiSchema = z.object({
+  /** `none` lets anyone in as admin, and is refused unless the server binds a loopback address. */
+  auth: z.enum(['password', 'none']).default('password'),
+  host: z.string().min(1).optional(),
+  port: z.number().int().min(0).max(65535).optional(),
+  users: z.array(z.object({ username: z.string().min(1), role: roleSchema, password: z.string().startsWith('scrypt$', 'password must be a scrypt hash made by `updraft users hash-password`') }).strict()).default([]),
+  tokens: z.array(z.object({ name: z.string().min(1), role: roleSchema, hash: z.string().startsWith('scrypt$', 'hash must be made by `updraft users hash-password`') }).strict()).default([]),
+  /** How long a login lasts. */
+  sessionTtl: durationSchema.optional(),
+}).strict();
+
 const fileSchema = z.object({
   $schema: z.string().optional(),
   dagsFolder: z.string().optional(),
@@ -58,6 +72,7 @@ const fileSchema = z.object({
   logs: z.object({ maxBytesPerTry: z.number().int().positive().optional(), folder: z.string().min(1).optional() }).strict().optional(),
   /** The port `standalone` serves GET /health on (127.0.0.1); 0 turns it off. */
   healthPort: z.number().int().min(0).max(65535).optional(),
+  api: apiSchema.optional(),
 }).strict();
 
 const envSchema = z.object({
@@ -78,6 +93,7 @@ const envSchema = z.object({
   UPDRAFT_LOG_MAX_BYTES_PER_TRY: z.coerce.number().int().positive().optional(),
   UPDRAFT_LOG_FOLDER: z.string().optional(),
   UPDRAFT_HEALTH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  UPDRAFT_API_AUTH: z.enum(['password', 'none']).optional(),
 });
 
 export interface XComConfig {
@@ -91,6 +107,19 @@ export interface PoolConfig {
   readonly slots: number;
   readonly includeDeferred: boolean;
   readonly description?: string;
+}
+
+export type ApiRole = z.infer<typeof roleSchema>;
+
+export interface ApiConfig {
+  readonly auth: 'password' | 'none';
+  /** Bind address of `api-server` (default 127.0.0.1). */
+  readonly host: string;
+  /** Port of `api-server`; `standalone` serves the UI on healthPort unless this is set. */
+  readonly port: number | null;
+  readonly users: readonly { readonly username: string; readonly role: ApiRole; readonly password: string }[];
+  readonly tokens: readonly { readonly name: string; readonly role: ApiRole; readonly hash: string }[];
+  readonly sessionTtlMs: number;
 }
 
 export interface UpdraftConfig {
@@ -118,8 +147,9 @@ export interface UpdraftConfig {
   readonly xcom: XComConfig;
   /** Task logs: bytes kept per try, and the folder they are written to (null: the database). */
   readonly logs: { readonly maxBytesPerTry: number; readonly folder: string | null };
-  /** Where `standalone` serves GET /health on 127.0.0.1; 0: not at all. */
+  /** Where `standalone` serves the web UI, REST API and GET /health on 127.0.0.1; 0: not at all. */
   readonly healthPort: number;
+  readonly api: ApiConfig;
   /** The config file read, if any. */
   readonly configFile: string | null;
 }
@@ -161,6 +191,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     logs: Object.freeze({
       maxBytesPerTry: e.UPDRAFT_LOG_MAX_BYTES_PER_TRY ?? f.logs?.maxBytesPerTry ?? 4 * 1024 * 1024,
       folder: resolveFrom(baseDir, e.UPDRAFT_LOG_FOLDER ?? f.logs?.folder),
+    }),
+    api: Object.freeze({
+      auth: e.UPDRAFT_API_AUTH ?? f.api?.auth ?? 'password',
+      host: f.api?.host ?? '127.0.0.1',
+      port: f.api?.port ?? null,
+      users: Object.freeze(f.api?.users ?? []),
+      tokens: Object.freeze(f.api?.tokens ?? []),
+      sessionTtlMs: f.api?.sessionTtl ?? 12 * 3600_000,
     }),
     configFile: fileConfig.file,
   });

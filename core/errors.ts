@@ -37,7 +37,8 @@ export class UnknownTaskError extends UpdraftError {
 }
 
 export class InvalidConfError extends UpdraftError {
-  constructor(readonly dagId: string, detail: string) {
+  /** zod's issues, each with the path of the conf key it is about. */
+  constructor(readonly dagId: string, detail: string, readonly issues: readonly { path: string[]; message: string }[] = []) {
     super(`DAG "${dagId}": run conf is invalid: ${detail}`);
   }
 }

@@ -51,9 +51,9 @@ export { Batcher } from './runtime/batcher.ts';
 export { Rerunner } from './runtime/rerunner.ts';
 export { evaluateRun } from './runtime/dependencies.ts';
 export { triggerDagRun, type TriggeredRun } from './runtime/runs.ts';
-export { changeTaskInstance, TiAction, type TiSelector } from './runtime/ti-control.ts';
+export { changeTaskInstance, changeDagRun, TiAction, type TiSelector } from './runtime/ti-control.ts';
 export { TaskState, RunState, RunType, JobType, FINISHED_TASK_STATES } from './model/states.ts';
-export { loadConfig, type UpdraftConfig } from './config.ts';
+export { loadConfig, type UpdraftConfig, type ApiConfig, type ApiRole } from './config.ts';
 
 // Connections, variables, secrets, XCom storage
 export { CONN_ID, connectionSchema, validateConnection, connectionView, InvalidConnectionError, type Connection, type ConnectionInput } from './connections/connection.ts';

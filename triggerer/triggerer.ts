@@ -46,6 +46,8 @@ export class Triggerer implements TriggerRunOwner {
   readonly metrics = new TriggererMetrics();
   readonly watchdog: Watchdog;
   private readonly capacity: number;
+  /** The worst event-loop lag (ms) sampled since the last heartbeat. */
+  private lagSinceBeat = 0;
   private readonly codec: KwargsCodec;
   private readonly secrets: Secrets;
   private readonly outcomes: Batcher<TriggerOutcome>;
@@ -88,7 +90,10 @@ export class Triggerer implements TriggerRunOwner {
         .then((tis) => tis.map((t) => t.label).join(', ') || 'no TI waiting')
         .catch(() => 'TIs unknown')
         .then((tis) => this.log(`trigger ${r.name} #${r.triggerId} (${tis}) blocked the event loop for ${r.ms} ms`));
-    }, (ms) => this.metrics.loopLag.observe(ms / 1000));
+    }, (ms) => {
+      this.metrics.loopLag.observe(ms / 1000);
+      this.lagSinceBeat = Math.max(this.lagSinceBeat, ms);
+    });
   }
 
   get database(): Database {
@@ -303,7 +308,9 @@ export class Triggerer implements TriggerRunOwner {
 
   private async heartbeat(): Promise<void> {
     const { database } = this.opts;
-    await queries.jobs.heartbeatJob(database.db, this.id);
+    // Capacity and the worst loop lag since the last beat, for the UI's triggerer list.
+    await queries.jobs.heartbeatJob(database.db, this.id, { capacity: this.capacity, running: this.runs.size, loopLagMs: Math.round(this.lagSinceBeat * 10) / 10 });
+    this.lagSinceBeat = 0;
     // Drop triggers deleted or taken over behind our back (no onKill: not a user kill). A count
     // first: listing 100k ids every heartbeat would stall the loop for nothing.
     const owned = await queries.triggers.countOwned(database.db, this.id);

@@ -3,7 +3,6 @@ import { Worker, queries, type DagBag, type Database, type Secrets, type Updraft
 import { Scheduler, type SchedulerOptions } from '../../scheduler/index.ts';
 import { Triggerer } from '../../triggerer/index.ts';
 import { openEnv, loadBag, applyConfigPools } from '../env.ts';
-import { serveHealth } from '../health.ts';
 
 export async function untilSignal(stop: () => Promise<void>): Promise<void> {
   await new Promise<void>((resolve) => {
@@ -42,19 +41,33 @@ export async function standalone(): Promise<void> {
   const triggerer = await Triggerer.create({ database, heartbeatMs: config.heartbeatMs, healthThresholdMs: config.triggererHealthThresholdMs, secrets: secrets.secrets });
   const emulators = await startRequestedEmulators(secrets.secrets);
   const reporter = reportRuns(database);
-  const health = config.healthPort ? await serveHealth(database, config.healthPort, config.zombieThresholdMs) : null;
-  if (health) process.stderr.write(`health: http://127.0.0.1:${config.healthPort}/health\n`);
+  const ui = await startStandaloneUi({ config, database, secrets }, bag);
   process.stderr.write('scheduler, worker and triggerer running; Ctrl-C to stop\n');
   await untilSignal(async () => {
     clearInterval(reporter);
-    health?.closeAllConnections();
-    await new Promise((resolve) => (health ? health.close(resolve) : resolve(undefined)));
+    await ui?.close();
     await triggerer.stop();
     await worker.stop();
     await scheduler.stop();
     for (const e of emulators) await e.close();
     await database.close();
   });
+}
+
+/** The UI, API and /health on 127.0.0.1 (healthPort, or api.port); null when the port is taken or 0. */
+async function startStandaloneUi(env: Awaited<ReturnType<typeof openEnv>>, bag: DagBag): Promise<{ close(): Promise<void> } | null> {
+  const port = env.config.api.port ?? env.config.healthPort;
+  if (!port) return null;
+  const { startUi } = await import('./api-server.ts');
+  try {
+    const { server, login } = await startUi(env, bag, { host: '127.0.0.1', port, generateLogin: true });
+    process.stderr.write(`web UI: ${server.url}/  ${login ? `login: ${login.username} / ${login.password} (kept in ${env.config.dataDir}/standalone-admin-password.txt)` : env.config.api.auth === 'none' ? '(no login: auth none)' : '(users from the config)'}\n`);
+    process.stderr.write(`health: ${server.url}/health\n`);
+    return server;
+  } catch (err) {
+    process.stderr.write(`updraft standalone: the web UI could not listen on 127.0.0.1:${port} (${(err as Error).message}); set UPDRAFT_HEALTH_PORT to a free port\n`);
+    return null;
+  }
 }
 
 /**

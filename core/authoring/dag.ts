@@ -234,7 +234,7 @@ export class Dag<P extends z.ZodType = z.ZodType> implements BuildTarget {
   parseConf(conf: Record<string, unknown>): Record<string, unknown> {
     if (!this.params) return conf;
     const parsed = this.params.safeParse(conf);
-    if (!parsed.success) throw new InvalidConfError(this.dagId, formatZodIssues(parsed.error));
+    if (!parsed.success) throw new InvalidConfError(this.dagId, formatZodIssues(parsed.error), parsed.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })));
     return parsed.data as Record<string, unknown>;
   }
 

@@ -237,6 +237,8 @@ export const jobs = pgTable('jobs', {
   startDate: ts('start_date').notNull(),
   latestHeartbeat: ts('latest_heartbeat').notNull(),
   endDate: ts('end_date'),
+  /** What the process reports with each heartbeat (a triggerer: capacity, triggers running, loop lag). */
+  info: jsonb('info').$type<Record<string, unknown>>(),
 }, (t) => [index('jobs_type_hb').on(t.jobType, t.latestHeartbeat)]);
 
 /** Datasets by URI; a row is created when a DAG first names the URI or a task first updates it. */

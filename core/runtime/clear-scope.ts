@@ -19,6 +19,15 @@ const scopeSchema = z.object({
 
 type ScopeTask = z.output<typeof scopeSchema>['tasks'][number];
 
+/** Every task downstream of `taskId`, transitively; [] when the DAG cannot be read. */
+export function downstreamTasks(serialized: unknown, taskId: string): string[] {
+  const parsed = scopeSchema.safeParse(serialized);
+  if (!parsed.success) return [];
+  const byId = new Map(parsed.data.tasks.map((t) => [t.taskId, t]));
+  if (!byId.has(taskId)) return [];
+  return [...reach(byId, taskId, 'downstream')];
+}
+
 /** The setup and teardown task ids to clear with `taskId`; [] when the DAG cannot be read. */
 export function setupsAndTeardownsToClear(serialized: unknown, taskId: string): string[] {
   const parsed = scopeSchema.safeParse(serialized);

@@ -1,27 +1,27 @@
-/** The /health endpoint standalone serves: Airflow's shape, from the jobs' heartbeats. */
+/** The /health endpoint standalone's api-server serves without a login: Airflow's shape, from the jobs' heartbeats. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Server } from 'node:http';
 import { openDatabase, queries, JobType, type Database } from '../../core/index.ts';
-import { serveHealth } from '../../cli/health.ts';
+import { createApiServer, type ApiServer } from '../../api/index.ts';
+import { healthReport } from '../../cli/health.ts';
 
 let database: Database;
-let server: Server | null;
-let port: number;
+let server: ApiServer;
 
 beforeAll(async () => {
   database = await openDatabase({ dataDir: 'memory://' });
   await database.migrate();
-  server = await serveHealth(database, 0, 30_000);
-  port = (server!.address() as { port: number }).port;
+  server = await createApiServer({
+    database, dagBag: null, store: null, sessionSecret: 'x', port: 0, health: () => healthReport(database, 30_000),
+    config: { auth: 'password', host: '127.0.0.1', port: 0, users: [], tokens: [], sessionTtlMs: 60_000 },
+  });
 });
 afterAll(async () => {
-  server?.closeAllConnections();
-  await new Promise((r) => server?.close(r));
+  await server?.close();
   await database.close();
 });
 
 const get = async (path: string) => {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  const res = await fetch(`${server.url}${path}`);
   return { status: res.status, body: await res.json() as Record<string, { status: string; latest_heartbeat?: string | null }> };
 };
 
@@ -42,7 +42,9 @@ describe('GET /health', () => {
     expect(after.body.scheduler.status).toBe('unhealthy');
   });
 
-  it('answers 404 with a JSON error elsewhere', async () => {
-    expect(await get('/nope')).toEqual({ status: 404, body: { error: 'only GET /health is served here' } });
+  it('is the only thing answered without a login', async () => {
+    const res = await get('/api/v1/dags');
+    expect(res.status).toBe(401);
+    expect(res.body.error).toMatchObject({ status: 401, code: 'unauthorized' });
   });
 });

@@ -16,3 +16,4 @@ export * as datasets from './datasets.ts';
 export * as cleanup from './cleanup.ts';
 export * as callbacks from './callbacks.ts';
 export * as runDependencies from './run-dependencies.ts';
+export * as browse from './browse.ts';

@@ -13,8 +13,8 @@ export async function registerJob(ex: Executor, jobType: JobType): Promise<strin
   return id;
 }
 
-export async function heartbeatJob(ex: Executor, id: string): Promise<void> {
-  await ex.update(jobs).set({ latestHeartbeat: sql`now()` }).where(eq(jobs.id, id));
+export async function heartbeatJob(ex: Executor, id: string, info?: Record<string, unknown>): Promise<void> {
+  await ex.update(jobs).set({ latestHeartbeat: sql`now()`, ...(info ? { info } : {}) }).where(eq(jobs.id, id));
 }
 
 export async function endJob(ex: Executor, id: string): Promise<void> {

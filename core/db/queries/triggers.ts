@@ -117,7 +117,7 @@ export async function listTriggers(ex: Executor, limit = 1000) {
   return ex.select({
     id: triggers.id, name: triggers.name, triggererId: triggers.triggererId, createdDate: triggers.createdDate,
     waiting: sql<string[]>`coalesce((select array_agg(ti.dag_id || '.' || ti.task_id || ' ' || ti.run_id) from task_instances ti
-      where ti.trigger_id = ${triggers.id} and ti.state = ${TaskState.DEFERRED}), '{}')`,
+      where ti.trigger_id = "triggers"."id" and ti.state = ${TaskState.DEFERRED}), '{}')`,
   }).from(triggers).orderBy(triggers.id).limit(limit);
 }
 

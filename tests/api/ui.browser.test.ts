@@ -153,13 +153,14 @@ describe.skipIf(!haveChromium || !pgAvailable)('the web UI in a browser', () => 
     await page.waitForSelector('#trigger-form');
     expect(await page.inputValue('#f-seconds')).toBe('2');
     expect(await page.textContent('[data-field="seconds"] .help')).toContain('How long the sensor waits');
+    await shot('trigger-form');
     await page.fill('#f-seconds', '0');
     await page.click('#trigger-form button[type=submit]');
     const issue = await page.waitForSelector('[data-field="seconds"] .field-error:not(:empty)');
     expect(await issue.textContent()).toMatch(/>=\s*1/);
+    await shot('trigger-form-422');
     await page.fill('#f-seconds', '10');
     await page.fill('#f-label', 'from-the-form');
-    await shot('trigger-form');
     await page.click('#trigger-form button[type=submit]');
     await page.waitForURL(/\/dags\/ui_wait\/grid\?run=/);
     const runId = new URL(page.url()).searchParams.get('run')!;

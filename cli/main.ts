@@ -109,6 +109,12 @@ function mapIndexArg(v: string | undefined): number {
   return n;
 }
 
+function portArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port must be a port number (0 picks a free one), got "${v}"`);
+  return n;
+}
+
 function durationArg(v: string, flag: string): number {
   const ms = parseDuration(v);
   if (ms === null) throw new UsageError(`${flag} must be a duration such as 60s, 5m or 1500ms, got "${v}"`);
@@ -200,7 +206,7 @@ async function main(argv: string[]): Promise<number> {
       port: values.port === undefined ? 9050 : int(values.port, '--port')!, project: values.project, dataDir: values['data-dir'],
       jobDurationMs: values['job-duration'] === undefined ? undefined : values['job-duration'] === '0' ? 0 : int(values['job-duration'], '--job-duration'),
     }); return 0;
-    case 'api-server': await apiServer(values.port === undefined ? undefined : int(values.port, '--port'), values.host); return 0;
+    case 'api-server': await apiServer(values.port === undefined ? undefined : portArg(values.port), values.host); return 0;
     case 'users hash-password': await usersHashPassword(values.password); return 0;
     case 'scheduler': await services.scheduler(int(values['metrics-port'], '--metrics-port')); return 0;
     case 'worker': await services.worker(int(values.slots, '--slots'), durationArg(values.grace, '--grace'), values.prefetch === '0' ? 0 : int(values.prefetch, '--prefetch'),

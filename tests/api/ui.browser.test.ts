@@ -9,7 +9,7 @@
  * copies the ones the README shows to docs/screenshots/).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,43 +17,20 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { createTestDatabase, pgAvailable, waitFor, type TestPg } from '../helpers/pg.ts';
 import { freePort } from '../helpers/ports.ts';
 import { Procs, ROOT, type Proc } from '../helpers/int-procs.ts';
+import { ApiClient } from '../helpers/api-client.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, chromiumAvailable } from '../helpers/browser.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
+const haveChromium = chromiumAvailable;
 if (!haveChromium && process.env.CI) {
-  throw new Error(`the browser tests need Chromium at ${CHROMIUM} in CI (apt-get install chromium)`);
+  throw new Error(`the browser tests need Chromium at ${CHROMIUM_PATH} in CI (apt-get install chromium, or set UPDRAFT_CHROMIUM)`);
 }
-if (!haveChromium) process.stderr.write(`no Chromium at ${CHROMIUM}; the browser tests of the web UI are skipped\n`);
+if (!haveChromium) process.stderr.write(`no Chromium at ${CHROMIUM_PATH}; the browser tests of the web UI are skipped\n`);
 
 const DAGS = fileURLToPath(new URL('../fixtures/ui/dags', import.meta.url));
 const SHOTS = path.join(ROOT, 'test-output', 'screenshots');
 const DOC_SHOTS = path.join(ROOT, 'docs', 'screenshots');
 const CONN_PASSWORD = 's3cret-pass';
 const LONG = 90_000;
-
-/** The REST API from the test's side, for runs the browser only looks at. */
-class ApiClient {
-  private cookie = '';
-  private csrf = '';
-  constructor(private readonly base: string) {}
-
-  async login(username: string, password: string): Promise<void> {
-    const res = await fetch(`${this.base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
-    expect(res.status).toBe(200);
-    this.cookie = (res.headers.get('set-cookie') ?? '').split(';')[0];
-    this.csrf = ((await res.json()) as { csrfToken: string }).csrfToken;
-  }
-
-  async call<T>(method: string, p: string, body?: unknown): Promise<T> {
-    const res = await fetch(`${this.base}/api/v1${p}`, {
-      method, headers: { cookie: this.cookie, 'x-csrf-token': this.csrf, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${p}: HTTP ${res.status} ${text}`);
-    return JSON.parse(text) as T;
-  }
-}
 
 interface Run { runId: string; state: string; conf: Record<string, unknown> }
 
@@ -100,15 +77,19 @@ describe.skipIf(!haveChromium || !pgAvailable)('the web UI in a browser', () => 
 
     // Runs the browser will look at later: they proceed while the first tests run.
     client = new ApiClient(base);
-    await client.login('admin', password);
-    dbtRun = (await client.call<Run>('POST', '/dags/ui_dbt_shop/runs', { conf: {} })).runId;
-    flakyRun = (await client.call<Run>('POST', '/dags/ui_flaky/runs', { conf: {} })).runId;
-    await client.call<Run>('POST', '/dags/ui_flaky/runs', { conf: {} });
-    await client.call<Run>('POST', '/dags/ui_wait/runs', { conf: { seconds: 1 } });
+    expect((await client.login('admin', password)).status).toBe(200);
+    const trigger = async (dagId: string, conf: Record<string, unknown>) => {
+      const res = await client.send<Run>('POST', `/api/v1/dags/${dagId}/runs`, { conf });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      return res.body.runId;
+    };
+    dbtRun = await trigger('ui_dbt_shop', {});
+    flakyRun = await trigger('ui_flaky', {});
+    await trigger('ui_flaky', {});
+    await trigger('ui_wait', { seconds: 1 });
 
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+      executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS,
     });
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     context.setDefaultTimeout(30_000);
@@ -164,7 +145,7 @@ describe.skipIf(!haveChromium || !pgAvailable)('the web UI in a browser', () => 
     await page.click('#trigger-form button[type=submit]');
     await page.waitForURL(/\/dags\/ui_wait\/grid\?run=/);
     const runId = new URL(page.url()).searchParams.get('run')!;
-    const run = await client.call<Run>('GET', `/dags/ui_wait/runs/${encodeURIComponent(runId)}`);
+    const run = (await client.get<Run>(`/api/v1/dags/ui_wait/runs/${encodeURIComponent(runId)}`)).body;
     expect(run.conf).toMatchObject({ seconds: 10, label: 'from-the-form' });
 
     await page.evaluate(() => { (window as unknown as { stayed: boolean }).stayed = true; });

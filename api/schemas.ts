@@ -102,7 +102,7 @@ export const xcomsSchema = z.object({
 export const renderedSchema = z.object({
   tryNumber: z.number().int().nullable(),
   fields: z.record(z.string(), json),
-  sqlFields: z.array(z.string()).describe('fields that hold SQL, shown formatted'),
+  sqlFields: z.array(z.string()).describe('dotted paths of the fields that hold SQL, shown formatted'),
 }).openapi('RenderedFields');
 
 export const triggersSchema = paged('triggers', z.object({

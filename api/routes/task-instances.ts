@@ -20,6 +20,16 @@ const mapQuery = z.object({ mapIndex: z.coerce.number().int().min(-1).default(-1
 const SQL_FIELD = /(^|_)(sql|query|bql)$/i;
 const LOOKS_LIKE_SQL = /^\s*(--[^\n]*\n\s*)*(select|with|insert|merge|create|update|delete|declare|begin)\b/i;
 
+/** Dotted paths of the string fields that hold SQL, nested ones too (a BigQuery job's `configuration.query.query`). */
+function sqlPaths(value: unknown, prefix = ''): string[] {
+  if (!value || typeof value !== 'object') return [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => {
+    const at = prefix ? `${prefix}.${k}` : k;
+    if (typeof v === 'string') return SQL_FIELD.test(k) || LOOKS_LIKE_SQL.test(v) ? [at] : [];
+    return Array.isArray(v) ? [] : sqlPaths(v, at);
+  });
+}
+
 /** Trigger kwargs as stored (sealed or plain), with every secret in them masked. */
 function shownKwargs(ctx: ApiContext, stored: string): unknown {
   let kwargs: Record<string, unknown>;
@@ -50,8 +60,12 @@ export const tiEndpoints: Endpoint[] = [
       const history = await queries.browse.tiHistory(ctx.database.db, ti.id);
       const trigger = ti.triggerId !== null && ti.state === 'deferred' ? await queries.browse.getTrigger(ctx.database.db, ti.triggerId) : null;
       const { id: _id, triggerId: _t, ...rest } = ti;
+      // The current try is in the history only once it has ended; a running or deferred one is added from the live row.
+      const current = ti.tryNumber > 0 && !history.some((h) => h.tryNumber === ti.tryNumber)
+        ? [{ tryNumber: ti.tryNumber, state: ti.state, workerId: ti.workerId, startDate: ti.startDate, endDate: ti.endDate, duration: ti.duration, error: ti.error }]
+        : [];
       return {
-        ...rest, dagId: params.dagId, runId: params.runId, tries: history,
+        ...rest, dagId: params.dagId, runId: params.runId, tries: [...history, ...current],
         trigger: trigger && { ...trigger, kwargs: shownKwargs(ctx, trigger.kwargs) },
       };
     }),
@@ -78,7 +92,7 @@ export const tiEndpoints: Endpoint[] = [
       const { ti } = await findTi(ctx, params.dagId, params.runId, params.taskId, query.mapIndex);
       const r = await queries.rendered.readRendered(ctx.database.db, ti.id);
       const fields = ctx.masker.maskValue(r?.fields ?? {});
-      const sqlFields = Object.entries(fields).filter(([k, v]) => typeof v === 'string' && (SQL_FIELD.test(k) || LOOKS_LIKE_SQL.test(v))).map(([k]) => k);
+      const sqlFields = sqlPaths(fields);
       return { tryNumber: r?.tryNumber ?? null, fields, sqlFields };
     }),
 

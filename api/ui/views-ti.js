@@ -44,11 +44,8 @@ function triggerHtml(tr) {
 }
 
 function triesHtml(ti) {
-  // The history holds finished tries; the current one comes from the TI itself.
+  // The server lists every try, the current one included.
   const tries = [...ti.tries];
-  if (ti.tryNumber > 0 && !tries.some((t) => t.tryNumber === ti.tryNumber)) {
-    tries.push({ tryNumber: ti.tryNumber, state: ti.state, startDate: ti.startDate, endDate: ti.endDate, duration: ti.duration, workerId: ti.workerId, error: ti.error });
-  }
   tries.sort((a, b) => b.tryNumber - a.tryNumber);
   if (!tries.length) return '<p class="muted">No tries yet.</p>';
   return `<div class="scroll"><table class="list"><thead><tr><th scope="col">Try</th><th scope="col">State</th><th scope="col">Started</th><th scope="col">Ended</th><th scope="col">Duration</th><th scope="col">Worker</th><th scope="col">Error</th></tr></thead>
@@ -56,27 +53,27 @@ function triesHtml(ti) {
     <td>${fmtDuration(t.duration)}</td><td class="mono">${esc(t.workerId ?? '—')}</td><td class="err-cell">${esc(t.error ?? '')}</td></tr>`).join('')}</tbody></table></div>`;
 }
 
-/** Rendered fields: strings that read as SQL (flagged by the server or nested) formatted in <pre>. */
+/** Rendered fields: strings that hold SQL (the server's dotted paths, or that read as SQL) formatted in <pre>. */
 function renderedHtml(r) {
   const entries = Object.entries(r.fields ?? {});
   if (!entries.length) return '<p class="muted">No rendered template fields for this try.</p>';
-  const sqlTop = new Set(r.sqlFields ?? []);
+  const sqlPaths = new Set(r.sqlFields ?? []);
   const blocks = [];
-  const walk = (pathKey, key, value, top) => {
-    if (typeof value === 'string' && ((top && sqlTop.has(key)) || looksLikeSql(key, value))) {
+  const walk = (pathKey, key, value) => {
+    if (typeof value === 'string' && (sqlPaths.has(pathKey) || looksLikeSql(key, value))) {
       blocks.push(`<h3 class="mono">${esc(pathKey)}</h3><pre class="code sql" data-field="${esc(pathKey)}">${formatSql(value)}</pre>`);
       return true;
     }
     return false;
   };
-  const visit = (obj, prefix, top) => {
+  const visit = (obj, prefix) => {
     for (const [k, v] of Object.entries(obj)) {
       const p = prefix ? `${prefix}.${k}` : k;
-      if (walk(p, k, v, top)) continue;
-      if (v && typeof v === 'object' && !Array.isArray(v)) visit(v, p, false);
+      if (walk(p, k, v)) continue;
+      if (v && typeof v === 'object' && !Array.isArray(v)) visit(v, p);
     }
   };
-  visit(r.fields, '', true);
+  visit(r.fields, '');
   const all = `<pre class="code">${esc(pretty(r.fields))}</pre>`;
   return blocks.length ? `${blocks.join('')}<details><summary>All fields</summary>${all}</details>` : all;
 }

@@ -213,6 +213,8 @@ describe.skipIf(!pg.available)('REST API', () => {
     expect((await admin.get(`${dagPath}/runs/${runId}/tasks/boom/logs`)).body.lines.map((l: { message: string }) => l.message).join('\n')).toContain('boom on purpose');
     const x = (await admin.get(`${dagPath}/runs/${runId}/tasks/make/xcoms`)).body;
     expect(x.xcoms).toEqual([expect.objectContaining({ key: 'return_value', value: [0, 1, 2], mapIndex: -1 })]);
+    const deferred = (await admin.get(`${dagPath}/runs/${runId}/tasks/wait_long`)).body;
+    expect(deferred.tries).toEqual([expect.objectContaining({ tryNumber: 1, state: 'deferred' })]);
     const r = (await admin.get(`${dagPath}/runs/${runId}/tasks/query/rendered`)).body;
     expect(r.fields.sql).toBe('select 3 as n from api_demo_table');
     expect(r.sqlFields).toEqual(['sql']);

@@ -53,7 +53,7 @@ export function mount(app: OpenAPIHono, endpoints: Endpoint[], ctx: ApiContext, 
     const status = def.status ?? 200;
     const route = createRoute({
       method: def.method, path: def.path, summary: def.summary, tags: [def.tag],
-      security: def.role ? [{ session: [] }, { bearer: [] }] : [],
+      security: [{ session: [] }, { bearer: [] }],
       request: {
         ...(def.params ? { params: def.params } : {}),
         ...(def.query ? { query: def.query } : {}),

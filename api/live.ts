@@ -9,7 +9,7 @@
  * Log lines of a running TI are tailed the same way: one read per second per TI watched.
  */
 import { Channel, queries, type Database } from '../core/index.ts';
-import { gridOf } from './routes/dags.ts';
+import { gridOf, runSummary } from './routes/dags.ts';
 import type { ApiContext } from './context.ts';
 
 export type Send = (event: string, data: unknown) => void;
@@ -156,7 +156,7 @@ export class LiveHub {
       payload: (changed: Set<string>) => ({
         dags: dags.rows.filter((d) => changed.has(`dag\u0000${d.dagId}`)).map((d) => ({
           dagId: d.dagId, isPaused: d.isPaused,
-          latestRuns: latest.filter((l) => l.dag_id === d.dagId).map((l) => ({ runId: l.run_id, state: l.state, logicalDate: l.logical_date, runType: l.run_type })),
+          latestRuns: latest.filter((l) => l.dag_id === d.dagId).map(runSummary),
         })),
       }),
     };

@@ -26,6 +26,8 @@ function nextRun(row: { schedule: string | null; timezone: string; isPaused: boo
   }
 }
 
+export const runSummary = (l: { run_id: string; state: string; logical_date: string; run_type: string }) => ({ runId: l.run_id, state: l.state, logicalDate: new Date(l.logical_date), runType: l.run_type });
+
 async function dagRow(ctx: ApiContext, dagId: string) {
   const row = await queries.browse.getDag(ctx.database.db, dagId);
   if (!row || !row.isActive) throw notFound(`DAG "${dagId}"`, 'GET /api/v1/dags lists them, and GET /api/v1/import-errors shows files that failed to import');
@@ -43,7 +45,7 @@ export const dagEndpoints: Endpoint[] = [
       total,
       dags: rows.map((r) => ({
         ...r, nextRun: nextRun(r),
-        latestRuns: latest.filter((l) => l.dag_id === r.dagId).map((l) => ({ runId: l.run_id, state: l.state, logicalDate: new Date(l.logical_date), runType: l.run_type })),
+        latestRuns: latest.filter((l) => l.dag_id === r.dagId).map(runSummary),
       })),
     };
   }),
@@ -55,7 +57,7 @@ export const dagEndpoints: Endpoint[] = [
       const latest = await queries.browse.latestRuns(ctx.database.db, [row.dagId], 5);
       return {
         ...row, nextRun: nextRun(row),
-        latestRuns: latest.map((l) => ({ runId: l.run_id, state: l.state, logicalDate: new Date(l.logical_date), runType: l.run_type })),
+        latestRuns: latest.map(runSummary),
         tasks: (s.tasks ?? []).map((t) => ({
           taskId: t.taskId, operator: t.operator, mode: t.mode, upstream: t.upstream, downstream: t.downstream, groupId: t.groupId ?? null,
           mapped: t.mapped ?? null, triggerRule: t.triggerRule, retries: t.retries, pool: t.pool, outlets: t.outlets ?? [],

@@ -1,10 +1,8 @@
 /** Small lookups the routes share: a run by its ids, a TI's row, JSON-schema of params. */
 import { z } from 'zod';
-import { queries, type ApiConfig, type Dag } from '../../core/index.ts';
+import { queries, type Dag } from '../../core/index.ts';
 import { notFound } from '../errors.ts';
 import type { ApiContext } from '../context.ts';
-
-export type { ApiConfig };
 
 export async function findRun(ctx: ApiContext, dagId: string, runId: string) {
   const [run] = await queries.dagRuns.getRun(ctx.database.db, runId, dagId);

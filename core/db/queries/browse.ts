@@ -2,7 +2,7 @@
  * Reads for the web UI and REST API: paginated lists, the grid of runs × tasks, one TI with
  * its tries and trigger, and the triggerers with what they report. Nothing here writes.
  */
-import { and, asc, count, desc, eq, gt, ilike, inArray, lt, sql, type SQL } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, ilike, lt, sql, type SQL } from 'drizzle-orm';
 import { resultRows, type Executor } from '../client.ts';
 import { dagRuns, dags, jobs, logs, taskInstanceHistory, taskInstances, triggers } from '../schema.ts';
 import { TaskState } from '../../model/states.ts';
@@ -146,11 +146,6 @@ export async function listJobs(ex: Executor, jobType?: string) {
     triggers: sql<number>`(select count(*) from triggers t where t.triggerer_id = "jobs"."id")::int`.mapWith(Number),
   }).from(jobs).where(and(jobType ? eq(jobs.jobType, jobType) : undefined, sql`(${jobs.state} = 'running' or ${jobs.endDate} > now() - interval '1 hour')`))
     .orderBy(asc(jobs.jobType), desc(jobs.latestHeartbeat));
-}
-
-export async function runsByIds(ex: Executor, dagId: string, runIds: string[]) {
-  if (!runIds.length) return [];
-  return ex.select().from(dagRuns).where(and(eq(dagRuns.dagId, dagId), inArray(dagRuns.runId, runIds)));
 }
 
 /** A try's log lines after a line id, in write order: the UI tails a running TI with it. */

@@ -5,18 +5,30 @@
  * downstream tasks and closes finished runs, so the next task starts without waiting for a
  * scheduler loop.
  *
- * Prefetch: while the TIs it runs are short (a recent mean under 100 ms), the worker claims a
- * few more than its slots, `ceil(slots / 4)`, and starts one the moment a slot frees instead of
- * after the next batch commits (a few ms each time, which at 50 ms per TI is a tenth of the
- * slot). A prefetched TI is claimed like any other (state running, this worker's, heartbeated);
- * it waits at most about one short TI's time; on shutdown it is handed back without a try
- * counted. Long tasks gain nothing from it, so it switches off by itself.
+ * Prefetch: while the TIs it runs are short (a recent mean under 100 ms), the worker claims
+ * more than its slots and starts one the moment a slot frees instead of after the next batch
+ * commits (a few ms each time, which at 50 ms per TI is a tenth of the slot). Claims arrive
+ * with batches, so the TIs held ahead must cover what the slots finish while a claim is on its
+ * way, up to two batch round trips: the worker holds 2.5 times its recent batch size ahead, at
+ * least `ceil(slots / 4)` and at most `slots`. A prefetched TI is claimed like any other (state
+ * running, this worker's, heartbeated); it waits at most about one short TI's time; on
+ * shutdown it is handed back without a try counted. Long tasks gain nothing from it, so it
+ * switches off by itself.
  */
 import { and, eq, or, type SQL } from 'drizzle-orm';
 
 const FREED_PREFIX = 'from:';
 /** Prefetch while the recent mean TI execution time is below this. */
 const PREFETCH_BELOW_MS = 100;
+/**
+ * With many short TIs executing, results arrive every few milliseconds: gather them this long
+ * per batch, for fewer transactions (each one a claim, a commit and its fsync). Measured with 64
+ * slots of 50 ms SFTP downloads on 2 cores, three runs each way, alternated: batches of 16
+ * instead of 10 to 12, and 17,000 TIs in 14.4 to 15.2 s instead of 16.0 to 16.6 s. Their slots
+ * do not wait for it (prefetched TIs take them); with few TIs executing, as in a chain, a
+ * result still goes out at once, so a hand-off keeps its latency.
+ */
+const GATHER_MS = 5;
 import { Channel, dbErrorMessage, isRequireFailure, isTransientDbError, notifySql, type Database } from '../db/client.ts';
 import { xcom } from '../db/schema.ts';
 import { claimScheduled, claimStatements, finishTisStatement, handBackTis, heartbeatTis, runContext, toClaimed, type ClaimedTi, type TiFinish } from '../db/queries/task-instances.ts';
@@ -87,6 +99,8 @@ export class Worker {
   private stats = { peakExecuting: 0, started: 0 };
   /** Mean execution time of recent TIs (moving average), which decides whether to prefetch. */
   private recentMs = Infinity;
+  /** Mean size of recent result batches: what the slots finish during one batch round trip. */
+  private recentBatch = 0;
   /** A fixed prefetch, or null for the default (on while tasks are short). */
   private readonly prefetchLimit: number | null;
   /** Per running TI: aborted when the TI is handed back at shutdown. */
@@ -127,6 +141,7 @@ export class Worker {
     // A write that fails for the database being away leaves the TIs running (heartbeats
     // continue) and is retried with them; a result the database refuses fails its TI alone.
     this.results = new Batcher((batch) => this.flush(batch), {
+      gatherMs: () => (this.recentMs < PREFETCH_BELOW_MS && this.executing >= Math.max(4, this.slots / 4) ? GATHER_MS : 0),
       onError: (err, n) => this.log(`could not record ${n} result(s), retrying: ${dbErrorMessage(err)}`),
       poisoned: (o, err) => this.unrecordable(o, err),
       dropped: (o, err) => {
@@ -195,10 +210,20 @@ export class Worker {
     }
   }
 
-  /** Slots (and prefetch places) neither holding a TI nor promised to a claim in flight. */
-  private freeSlots(): number {
-    const prefetch = this.prefetchLimit ?? (this.recentMs < PREFETCH_BELOW_MS ? Math.ceil(this.slots / 4) : 0);
-    return this.slots + prefetch - this.running.size - this.ready.length - this.reserved;
+  /**
+   * Slots (and prefetch places) neither holding a TI nor promised to a claim in flight; `writing`
+   * TIs are in the batch being written, and count as gone. A TI whose result waits for a later
+   * batch still counts as the worker's (it is running in the database) unless the default
+   * prefetch is on: then it holds a prefetch place instead of a slot, so that short tasks
+   * finishing faster than their batches commit do not leave slots empty while they wait.
+   */
+  private freeSlots(writing = 0): number {
+    const held = this.running.size - writing;
+    const waiting = held - this.executing;
+    const prefetch = this.prefetchLimit ?? (this.recentMs < PREFETCH_BELOW_MS
+      ? Math.min(this.slots, Math.max(Math.ceil(this.slots / 4), Math.ceil(2.5 * this.recentBatch))) + waiting
+      : 0);
+    return this.slots + prefetch - held - this.ready.length - this.reserved;
   }
 
   /**
@@ -267,7 +292,7 @@ export class Worker {
    * (one commit instead of two on the hot path, as a job queue's "complete and fetch next").
    */
   private async flush(batch: TaskOutcome[]): Promise<void> {
-    const free = this.stopped ? 0 : Math.max(0, this.freeSlots() + batch.length);
+    const free = this.stopped ? 0 : Math.max(0, this.freeSlots(batch.length));
     this.woken = false;
     this.reserved += free;
     let claimed: ClaimedTi[] = [];
@@ -283,6 +308,7 @@ export class Worker {
     }
     this.metrics.batchSeconds.observe((performance.now() - began) / 1000);
     this.metrics.batchSize.observe(batch.length);
+    this.recentBatch = this.recentBatch * 0.9 + batch.length * 0.1;
     if (free > 0) this.metrics.claimSize.observe({ via: 'batch' }, claimed.length);
     for (const o of batch) this.running.delete(o.ti.id);
     this.completed += batch.length;
@@ -333,7 +359,7 @@ export class Worker {
       const retried = done.filter((o) => o.ti.tryNumber > 1 && o.ti.nextMethod === null);
       if (retried.length) statements.push(this.clearXComsStatement(retried));
       const { xcoms, logs, events } = this.rowsOf(done);
-      const xcomStatement = writeXComsStatement(pipe.ex, xcoms);
+      const xcomStatement = writeXComsStatement(xcoms);
       if (xcomStatement) statements.push(xcomStatement);
       const renderedStatement = writeRenderedStatement(pipe.ex, done.filter((o) => o.rendered).map((o) => ({ tiId: o.ti.id, tryNumber: o.ti.tryNumber, fields: o.rendered! })));
       if (renderedStatement) statements.push(renderedStatement);

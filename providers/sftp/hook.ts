@@ -110,11 +110,26 @@ function withPath(err: unknown, op: string, p: string): Error {
   return out;
 }
 
+/**
+ * Pools by the connection object looked up: the secrets lookup hands out the same object while
+ * it is cached, so a hook made per TI (thousands a second in a mapped download) skips the
+ * options' parse and the pool key's hash.
+ */
+const poolsByConnection = new WeakMap<Connection, SftpPool>();
+
+function pooled(conn: Connection): SftpPool {
+  const known = poolsByConnection.get(conn);
+  if (known && !known.isClosed) return known;
+  const pool = poolFor(resolveTarget(conn));
+  poolsByConnection.set(conn, pool);
+  return pool;
+}
+
 export class SftpHook {
   readonly pool: SftpPool;
 
   constructor(readonly conn: Connection, private readonly options: { log?: TaskLogger; signal?: AbortSignal } = {}) {
-    this.pool = poolFor(resolveTarget(conn));
+    this.pool = pooled(conn);
     if (options.log) this.pool.log = options.log;
   }
 

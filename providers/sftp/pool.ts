@@ -124,6 +124,7 @@ export class SftpPool {
 
   constructor(readonly key: string, readonly target: SshTarget) {}
 
+  get isClosed(): boolean { return this.closed; }
   get maxConnections(): number { return this.target.extra.max_connections; }
   get maxInFlight(): number { return this.target.extra.max_in_flight; }
 

@@ -29,22 +29,27 @@ export type XComDecoder = (row: XComRow) => Promise<unknown>;
 const processStorage: XComDecoder = (row) => xcomStorage().decode(row);
 
 export async function writeXComs(ex: Executor, items: XComWrite[]): Promise<void> {
-  const statement = writeXComsStatement(ex, items);
+  const statement = writeXComsStatement(items);
   if (statement) await ex.execute(statement);
 }
 
-/** writeXComs as one statement (an upsert), or null when there is nothing to write. */
-export function writeXComsStatement(ex: Executor, items: XComWrite[]): SQL | null {
+/**
+ * writeXComs as one statement (an upsert), or null when there is nothing to write. The rows go
+ * as one JSON parameter: one statement text whatever the batch size, and no per-value SQL to
+ * build (a worker writes a batch of results many times a second).
+ */
+export function writeXComsStatement(items: XComWrite[]): SQL | null {
   if (!items.length) return null;
-  return ex.insert(xcom)
-    .values(items.map((i) => ({
-      runPk: i.runPk, taskId: i.taskId, mapIndex: i.mapIndex, key: i.key, value: i.value === undefined ? null : i.value,
-      codec: i.codec ?? null, data: i.data ?? null, size: i.size ?? null, createdAt: new Date(),
-    })))
-    .onConflictDoUpdate({
-      target: [xcom.runPk, xcom.taskId, xcom.mapIndex, xcom.key],
-      set: { value: sql`excluded.value`, codec: sql`excluded.codec`, data: sql`excluded.data`, size: sql`excluded.size`, createdAt: sql`excluded.created_at` },
-    }).getSQL();
+  const rows = JSON.stringify(items.map((i) => ({
+    run_pk: i.runPk, task_id: i.taskId, map_index: i.mapIndex, key: i.key, value: i.value === undefined ? null : i.value,
+    codec: i.codec ?? null, data: i.data ? i.data.toString('base64') : null, size: i.size ?? null,
+  })));
+  return sql`
+    insert into ${xcom} (run_pk, task_id, map_index, key, value, codec, data, size, created_at)
+    select v.run_pk, v.task_id, v.map_index, v.key, v.value, v.codec, decode(v.data, 'base64'), v.size, now()
+    from jsonb_to_recordset(${rows}::jsonb) as v(run_pk int, task_id text, map_index int, key text, value jsonb, codec text, data text, size int)
+    on conflict (run_pk, task_id, map_index, key) do update
+    set value = excluded.value, codec = excluded.codec, data = excluded.data, size = excluded.size, created_at = excluded.created_at`;
 }
 
 /** Clear a TI's XComs before a new try writes its own; returns what was kept outside the row. */

@@ -25,10 +25,12 @@ const PREFETCH_BELOW_MS = 100;
  * per batch, for fewer transactions (each one a claim, a commit and its fsync). Measured with 64
  * slots of 50 ms SFTP downloads on 2 cores, three runs each way, alternated: batches of 16
  * instead of 10 to 12, and 17,000 TIs in 14.4 to 15.2 s instead of 16.0 to 16.6 s. Their slots
- * do not wait for it (prefetched TIs take them); with few TIs executing, as in a chain, a
- * result still goes out at once, so a hand-off keeps its latency.
+ * do not wait for it (prefetched TIs take them). With few TIs executing, as in a chain, or TIs
+ * of a few milliseconds (a deferral, a no-op), for which 5 ms would be more than the TI itself,
+ * a result still goes out at once.
  */
 const GATHER_MS = 5;
+const GATHER_ABOVE_MS = 4 * GATHER_MS;
 import { Channel, dbErrorMessage, isRequireFailure, isTransientDbError, notifySql, type Database } from '../db/client.ts';
 import { xcom } from '../db/schema.ts';
 import { claimScheduled, claimStatements, finishTisStatement, handBackTis, heartbeatTis, runContext, toClaimed, type ClaimedTi, type TiFinish } from '../db/queries/task-instances.ts';
@@ -141,7 +143,7 @@ export class Worker {
     // A write that fails for the database being away leaves the TIs running (heartbeats
     // continue) and is retried with them; a result the database refuses fails its TI alone.
     this.results = new Batcher((batch) => this.flush(batch), {
-      gatherMs: () => (this.recentMs < PREFETCH_BELOW_MS && this.executing >= Math.max(4, this.slots / 4) ? GATHER_MS : 0),
+      gatherMs: () => (this.recentMs >= GATHER_ABOVE_MS && this.recentMs < PREFETCH_BELOW_MS && this.executing >= Math.max(4, this.slots / 4) ? GATHER_MS : 0),
       onError: (err, n) => this.log(`could not record ${n} result(s), retrying: ${dbErrorMessage(err)}`),
       poisoned: (o, err) => this.unrecordable(o, err),
       dropped: (o, err) => {

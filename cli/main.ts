@@ -26,8 +26,9 @@ const USAGE = `usage: updraft <command>
   worker [--slots N] [--grace 60s] [--prefetch N] [--metrics-port P]
                                      run a worker; on SIGTERM, running tasks get the grace period
                                      to finish, then go back to scheduled in the same try;
-                                     --prefetch: TIs claimed beyond the slots (default: slots/4
-                                     while tasks are short, else none; 0 turns it off)
+                                     --prefetch: TIs claimed beyond the slots (default: while
+                                     tasks are short, 2.5 result batches, slots/4 to slots;
+                                     else none; 0 turns it off)
   triggerer [--capacity N] [--metrics-port P]
                                      run a triggerer (all triggers on one event loop)
   api-server [--port 8080] [--host 127.0.0.1]

@@ -43,28 +43,11 @@ class SshConnection {
   dead = false;
   private idleTimer: NodeJS.Timeout | undefined;
 
-  private corked = false;
-
   constructor(readonly id: number, readonly client: Client, readonly sftp: SFTPWrapper, readonly socket: Socket, private readonly onIdle: (c: SshConnection) => void, private readonly idleMs: number) {
     this.markIdle();
-    // Replies that arrive together answer many requests at once; the requests that follow them
-    // (a read after an open, the next file's open) then leave in one write, not one each.
-    socket.prependListener('data', () => this.cork());
-  }
-
-  /** Hold this connection's writes until the end of the loop's current phase, then send them together. */
-  private cork(): void {
-    if (this.corked) return;
-    this.corked = true;
-    this.socket.cork();
-    setImmediate(() => {
-      this.corked = false;
-      this.socket.uncork();
-    });
   }
 
   take(): void {
-    this.cork();
     if (this.inFlight++ === 0) {
       clearTimeout(this.idleTimer);
       this.socket.ref();

@@ -200,6 +200,37 @@ for (const driver of drivers) {
       expect(tis.get('x')).toMatchObject({ state: TaskState.SUCCESS, tryNumber: 2, workerId: 'w2', error: null });
     });
 
+    it('heartbeats only the worker\'s running TIs, skipping rows another transaction holds instead of waiting for them', async () => {
+      await syncDags(database, [shape]);
+      const runPk = await newRun(database, shape, at('2024-01-01'));
+      await startRuns(database, shape);
+      const claimed = await queries.taskInstances.claimScheduled(database, 'w1', ['default'], 10);
+      const id = (taskId: string) => claimed.find((c) => c.taskId === taskId)!.id;
+      await database.db.execute(sql`update task_instances set heartbeat_at = now() - interval '1 hour'`);
+      await database.db.execute(sql`update task_instances set worker_id = 'w2' where id = ${id('x')}`);
+      const fresh = async () => new Set((await database.rows<{ task_id: string }>(sql`
+        select task_id from task_instances where run_pk = ${runPk} and heartbeat_at > now() - interval '1 minute'`)).map((r) => r.task_id));
+      const all = claimed.map((c) => c.id);
+      if (url) {
+        // The worker's own finishing batch holds a's row, as a pipelined flush does mid-transaction.
+        const second = await openDatabase({ databaseUrl: url });
+        try {
+          await second.db.transaction(async (tx) => {
+            await tx.execute(sql`update task_instances set end_date = now() where id = ${id('a')}`);
+            let timer: NodeJS.Timeout | undefined;
+            const waited = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('the heartbeat waited for a row another transaction holds')), 20_000); });
+            await Promise.race([queries.taskInstances.heartbeatTis(database.db, 'w1', all), waited]).finally(() => clearTimeout(timer));
+          });
+        } finally {
+          await second.close();
+        }
+        expect(await fresh()).toEqual(new Set(['s']));
+      }
+      await queries.taskInstances.heartbeatTis(database.db, 'w1', all);
+      // x now belongs to w2: w1's heartbeat must not keep it alive.
+      expect(await fresh()).toEqual(new Set(['a', 's']));
+    });
+
     it('schedules the downstream whose trigger rules are met, and only those', async () => {
       await syncDags(database, [shape]);
       const runPk = await newRun(database, shape, at('2024-01-01'));

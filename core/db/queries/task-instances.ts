@@ -216,11 +216,22 @@ export async function recordHistory(ex: Executor, tiIds: number[]): Promise<void
 /**
  * Heartbeat the TIs this worker is running now. Only these: a TI whose result the worker gave
  * up on must go stale and be reaped as a zombie, not be kept alive by its worker id.
+ *
+ * Rows another transaction holds are skipped, not waited for: that is almost always this
+ * worker's own batch finishing them, which updates the same rows in its own order. Waiting
+ * would deadlock the two, and PostgreSQL would only notice after `deadlock_timeout` (1 s), a
+ * second in which the worker's writes stand still. A row skipped now misses one heartbeat of
+ * many before the zombie threshold.
  */
 export async function heartbeatTis(ex: Executor, workerId: string, ids: number[]): Promise<void> {
   if (!ids.length) return;
-  await ex.update(taskInstances).set({ heartbeatAt: sql`now()` })
-    .where(and(eq(taskInstances.workerId, workerId), eq(taskInstances.state, TaskState.RUNNING), inArray(taskInstances.id, ids)));
+  await ex.execute(sql`
+    update ${taskInstances} set heartbeat_at = now()
+    where id in (
+      select id from ${taskInstances}
+      where worker_id = ${workerId} and state = ${TaskState.RUNNING} and id in ${ids}
+      for update skip locked
+    )`);
 }
 
 /**

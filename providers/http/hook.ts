@@ -14,7 +14,7 @@ import { countProviderRequest, isSensitiveKey, maskSecret, type Connection, type
 import { baseUrlOf, httpExtraSchema, urlFor, HTTP_DEFAULT_CONN_ID, type HttpExtra } from './connection.ts';
 import { dispatcherFor } from './dispatchers.ts';
 import { TokenBucket, sleep } from './rate-limit.ts';
-import { connectionErrorCode, isIdempotent, parseRetryAfter, resolveRetryPolicy, retryDelayMs, type RetryPolicyInput } from './retry.ts';
+import { connectionErrorCode, isIdempotent, parseRetryAfter, resolveRetryPolicy, retryDelayMs, type RetryPolicy, type RetryPolicyInput } from './retry.ts';
 import { HttpRequestError, HttpResponseTooLarge, HttpStatusError } from './errors.ts';
 import { firstQuery, paginateSchema, paginatorFor, stopsAfter, type PageRequest, type PaginateOptions } from './paginators.ts';
 
@@ -96,6 +96,8 @@ export class HttpHook {
   readonly baseUrl: URL;
   private readonly authHeaders: Record<string, string> = {};
   private readonly bucket: TokenBucket;
+  /** The connection's retry policy, parsed once: most requests bring no policy of their own. */
+  private connPolicy: RetryPolicy | undefined;
 
   constructor(readonly conn: Connection, private readonly options: { log?: TaskLogger; signal?: AbortSignal } = {}) {
     this.extra = httpExtraSchema.parse(conn.extra ?? {});
@@ -131,7 +133,7 @@ export class HttpHook {
     const url = urlFor(this.baseUrl, endpoint);
     appendQuery(url, req.query);
     const shown = loggableUrl(url);
-    const policy = resolveRetryPolicy(this.extra.retry, req.retry);
+    const policy = req.retry ? resolveRetryPolicy(this.extra.retry, req.retry) : (this.connPolicy ??= resolveRetryPolicy(this.extra.retry));
     const retryable = policy.retryNonIdempotent || isIdempotent(method);
     const signal = anySignal(req.signal, this.options.signal);
     const started = Date.now();
@@ -255,7 +257,8 @@ function decodeBody(bytes: Buffer, headers: Record<string, string | string[]>, t
   return text;
 }
 
+/** One signal for several; the same signal given twice (a task's, as request and hook signal) is one. */
 function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
-  const present = signals.filter((s): s is AbortSignal => s !== undefined);
+  const present = [...new Set(signals.filter((s): s is AbortSignal => s !== undefined))];
   return present.length <= 1 ? present[0] : AbortSignal.any(present);
 }

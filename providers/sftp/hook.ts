@@ -144,7 +144,8 @@ export class SftpHook {
 
   private signal(own?: AbortSignal): AbortSignal | undefined {
     const base = this.options.signal;
-    return own && base ? AbortSignal.any([own, base]) : own ?? base;
+    // The task's own signal, passed again per call, is the same signal: no AbortSignal.any for it.
+    return own && base && own !== base ? AbortSignal.any([own, base]) : own ?? base;
   }
 
   /**

@@ -11,6 +11,7 @@ export { BranchOperator, type BranchOptions, type BranchTarget, type ShortCircui
 export { type Resolvable } from './authoring/function-task.ts';
 export { MappedFunctionOperator, IterateOperator, type IterateOptions, type IterateResult, type ExpandSpec } from './authoring/mapping.ts';
 export { semaphore, type Semaphore } from './authoring/semaphore.ts';
+export { anySignal } from './authoring/signals.ts';
 export { TriggerRule, TRIGGER_RULES, evaluateTriggerRule, type UpstreamCounts, type RuleVerdict } from './authoring/trigger-rules.ts';
 export { retryDelayMs, shouldRetry, type RetryPolicy } from './authoring/retry.ts';
 export { intervalsToRun, nextFireAfter, validateSchedule, presetToCron, type DataInterval } from './authoring/schedule.ts';

@@ -10,7 +10,7 @@
  *   for await (const page of http.paginate('v1/items', { pagination: { style: 'link' } })) …
  */
 import type { Dispatcher } from 'undici';
-import { countProviderRequest, isSensitiveKey, maskSecret, type Connection, type TaskLogger } from 'updraft';
+import { anySignal, countProviderRequest, isSensitiveKey, maskSecret, type Connection, type TaskLogger } from 'updraft';
 import { baseUrlOf, httpExtraSchema, urlFor, HTTP_DEFAULT_CONN_ID, type HttpExtra } from './connection.ts';
 import { dispatcherFor } from './dispatchers.ts';
 import { TokenBucket, sleep } from './rate-limit.ts';
@@ -255,10 +255,4 @@ function decodeBody(bytes: Buffer, headers: Record<string, string | string[]>, t
   const contentType = String(headers['content-type'] ?? '');
   if (type === 'json' || (type === 'auto' && /[/+]json\b/i.test(contentType))) return text.length ? JSON.parse(text) : null;
   return text;
-}
-
-/** One signal for several; the same signal given twice (a task's, as request and hook signal) is one. */
-function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
-  const present = [...new Set(signals.filter((s): s is AbortSignal => s !== undefined))];
-  return present.length <= 1 ? present[0] : AbortSignal.any(present);
 }

@@ -13,7 +13,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import picomatch from 'picomatch';
 import type { FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
-import { countProviderRequest, type Connection, type TaskLogger } from 'updraft';
+import { anySignal, countProviderRequest, type Connection, type TaskLogger } from 'updraft';
 import { resolveTarget, SFTP_DEFAULT_CONN_ID } from './connection.ts';
 import { poolFor, SFTP_STATUS, type PoolStats, type SftpPool } from './pool.ts';
 import { mkdirOne, readWhole, readdir, rename, rmdirOne, stat, unlink, writeWhole } from './ops.ts';
@@ -143,9 +143,7 @@ export class SftpHook {
   }
 
   private signal(own?: AbortSignal): AbortSignal | undefined {
-    const base = this.options.signal;
-    // The task's own signal, passed again per call, is the same signal: no AbortSignal.any for it.
-    return own && base && own !== base ? AbortSignal.any([own, base]) : own ?? base;
+    return anySignal(own, this.options.signal);
   }
 
   /**

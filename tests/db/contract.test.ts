@@ -40,6 +40,15 @@ for (const driver of drivers) {
     beforeEach(async () => { ({ database, url, cleanup } = await driver.open()); });
     afterEach(() => cleanup());
 
+    /** A run of `shape` started, its root TIs claimed by w1; `id` finds one by task id. */
+    const claimShapeRoots = async () => {
+      await syncDags(database, [shape]);
+      const runPk = await newRun(database, shape, at('2024-01-01'));
+      await startRuns(database, shape);
+      const claimed = await queries.taskInstances.claimScheduled(database, 'w1', ['default'], 10);
+      return { runPk, claimed, id: (taskId: string) => claimed.find((c) => c.taskId === taskId)!.id };
+    };
+
     it('applies the migrations, and applying them again changes nothing', async () => {
       const tables = (await database.rows<{ t: string }>(sql`select table_name as t from information_schema.tables where table_schema = 'public'`)).map((r) => r.t);
       expect(tables).toEqual(expect.arrayContaining(['dags', 'import_errors', 'dag_runs', 'task_instances', 'task_instance_history', 'xcom', 'triggers', 'pools', 'connections', 'variables', 'logs', 'jobs',
@@ -172,11 +181,7 @@ for (const driver of drivers) {
     });
 
     it('applies a finish only while the TI is running for that worker and try', async () => {
-      await syncDags(database, [shape]);
-      const runPk = await newRun(database, shape, at('2024-01-01'));
-      await startRuns(database, shape);
-      const claimed = await queries.taskInstances.claimScheduled(database, 'w1', ['default'], 10);
-      const id = (taskId: string) => claimed.find((c) => c.taskId === taskId)!.id;
+      const { runPk, id } = await claimShapeRoots();
       const fin = (workerId: string, tiId: number, tryNumber: number, state: TaskState, nextRetryAt: Date | null = null) =>
         database.db.transaction((tx) => queries.taskInstances.finishTis(tx, database, workerId, [{
           id: tiId, tryNumber, state, endDate: new Date(), duration: 0.5, error: state === 'success' ? null : 'Error: boom', nextRetryAt,
@@ -201,11 +206,7 @@ for (const driver of drivers) {
     });
 
     it('heartbeats only the worker\'s running TIs, skipping rows another transaction holds instead of waiting for them', async () => {
-      await syncDags(database, [shape]);
-      const runPk = await newRun(database, shape, at('2024-01-01'));
-      await startRuns(database, shape);
-      const claimed = await queries.taskInstances.claimScheduled(database, 'w1', ['default'], 10);
-      const id = (taskId: string) => claimed.find((c) => c.taskId === taskId)!.id;
+      const { runPk, claimed, id } = await claimShapeRoots();
       await database.db.execute(sql`update task_instances set heartbeat_at = now() - interval '1 hour'`);
       await database.db.execute(sql`update task_instances set worker_id = 'w2' where id = ${id('x')}`);
       const fresh = async () => new Set((await database.rows<{ task_id: string }>(sql`
